@@ -207,7 +207,10 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
                 load_driver(transport);
             } else if let Some(size) = command.strip_prefix("qom-set vm0 requested-size ") {
                 let size: u64 = size.trim().parse().expect("size");
-                transport.device_mut().resize(size).expect("resize accepted");
+                transport
+                    .device_mut()
+                    .resize(size)
+                    .expect("resize accepted");
                 assert!(transport.take_interrupts().config_changed, "{where_}");
                 totals.resizes += 1;
             } else if command.starts_with("rmmod") {
@@ -304,8 +307,16 @@ fn replays_every_recorded_scenario_exactly_as_qemu_answered() {
         totals.device_checks
     );
     // x86-64 (6.1 and 6.12) and arm64 recordings are all present.
-    assert!(scenarios.iter().any(|s| s.to_string_lossy().contains("arm64")));
-    assert!(scenarios.iter().any(|s| s.to_string_lossy().contains("6.12")));
+    assert!(
+        scenarios
+            .iter()
+            .any(|s| s.to_string_lossy().contains("arm64"))
+    );
+    assert!(
+        scenarios
+            .iter()
+            .any(|s| s.to_string_lossy().contains("6.12"))
+    );
     assert_eq!(totals.scenarios, 14);
     assert!(totals.requests > 500, "{} requests", totals.requests);
 }
