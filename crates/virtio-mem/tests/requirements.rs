@@ -410,7 +410,7 @@ fn d24_d25_plug_ignores_padding() {
         (BASE, 64),
         (BASE, 1),
         (BASE + MIB, 1),
-        (BASE + 0x4000_0000, 65),
+        (BASE + 0x5000_0000 - 2 * MIB, 2),
     ] {
         let request = Request::Plug(BlockRange::new(addr, nb));
         let a = submit(&mut clean, &request.encode());
