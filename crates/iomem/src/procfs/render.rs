@@ -1,0 +1,74 @@
+//! `/proc/iomem` and `/proc/ioports` text, byte for byte (resource-tree.md
+//! §9).
+
+use alloc::string::String;
+use core::fmt::{self, Write};
+
+use crate::error::Error;
+use crate::tree::{ResourceId, ResourceTree};
+
+/// The deepest indentation level the kernel prints; deeper resources are
+/// indented like level 5.
+pub const MAX_INDENT_DEPTH: usize = 5;
+
+/// Who opened the file: the kernel prints real addresses only to an opener
+/// with CAP_SYS_ADMIN in the initial user namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Reader {
+    /// CAP_SYS_ADMIN: real addresses.
+    #[default]
+    Privileged,
+    /// Anybody else (including root in a container user namespace): every
+    /// address prints as zeros.
+    Unprivileged,
+}
+
+/// The minimum hex width of addresses below `root`: 4 if the root ends
+/// below 0x10000 (x86 ioports), else 8.
+pub fn min_width(root_end: u64) -> usize {
+    if root_end < 0x10000 { 4 } else { 8 }
+}
+
+impl ResourceTree {
+    /// Writes the `/proc` text of the tree below `root` (the root itself is
+    /// not printed): pre-order, `<indent><start>-<end> : <name>\n`, two
+    /// spaces per level capped at depth 5, lowercase hex zero-padded to the
+    /// minimum width, names verbatim (`<BAD>` for a missing name).
+    pub fn write_proc(&self, root: ResourceId, reader: Reader, out: &mut impl Write) -> Result<fmt::Result, Error> {
+        let root_ix = self.ix(root)?;
+        let width = min_width(self.node(root_ix).end);
+        let mut it = crate::tree::Preorder::new(self, root_ix);
+        let result = (|| {
+            while let Some((ix, depth)) = it.next_ix() {
+                let n = self.node(ix);
+                let indent = depth.min(MAX_INDENT_DEPTH) * 2;
+                let (s, e) = match reader {
+                    Reader::Privileged => (n.start, n.end),
+                    Reader::Unprivileged => (0, 0),
+                };
+                let name = self.names.text(n.name).unwrap_or("<BAD>");
+                writeln!(out, "{:indent$}{s:0width$x}-{e:0width$x} : {name}", "")?;
+            }
+            Ok(())
+        })();
+        Ok(result)
+    }
+
+    /// The `/proc` text of the tree below `root` as a string.
+    pub fn render_proc(&self, root: ResourceId, reader: Reader) -> Result<String, Error> {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_proc(root, reader, &mut s)?;
+        Ok(s)
+    }
+
+    /// `/proc/iomem` as the privileged reader sees it.
+    pub fn proc_iomem(&self) -> String {
+        self.render_proc(self.iomem_root(), Reader::Privileged).unwrap_or_default()
+    }
+
+    /// `/proc/ioports` as the privileged reader sees it.
+    pub fn proc_ioports(&self) -> String {
+        self.render_proc(self.ioport_root(), Reader::Privileged).unwrap_or_default()
+    }
+}
