@@ -60,12 +60,7 @@ pub struct BackendError {
 impl BackendError {
     /// An error of `operation` on `span`.
     pub const fn new(operation: BackendOperation, span: BlockSpan, reason: &'static str) -> Self {
-        Self {
-            operation,
-            first_block: span.first_block,
-            nb_blocks: span.nb_blocks,
-            reason,
-        }
+        Self { operation, first_block: span.first_block, nb_blocks: span.nb_blocks, reason }
     }
 }
 
@@ -269,11 +264,7 @@ impl SimulatedMemory {
     fn read_bytes(&self, addr: u64, out: &mut [u8]) {
         let page = addr / SIM_PAGE_SIZE;
         let offset = (addr % SIM_PAGE_SIZE) as usize;
-        match self
-            .pages
-            .get(&page)
-            .and_then(|data| data.get(offset..offset + out.len()))
-        {
+        match self.pages.get(&page).and_then(|data| data.get(offset..offset + out.len())) {
             Some(source) => out.copy_from_slice(source),
             None => out.fill(0),
         }
@@ -282,10 +273,8 @@ impl SimulatedMemory {
     fn write_bytes(&mut self, addr: u64, data: &[u8]) {
         let page = addr / SIM_PAGE_SIZE;
         let offset = (addr % SIM_PAGE_SIZE) as usize;
-        let storage = self
-            .pages
-            .entry(page)
-            .or_insert_with(|| alloc::vec![0u8; SIM_PAGE_SIZE as usize].into_boxed_slice());
+        let storage =
+            self.pages.entry(page).or_insert_with(|| alloc::vec![0u8; SIM_PAGE_SIZE as usize].into_boxed_slice());
         if let Some(target) = storage.get_mut(offset..offset + data.len()) {
             target.copy_from_slice(data);
         }
@@ -306,11 +295,7 @@ impl MemoryBackend for SimulatedMemory {
         self.populate_calls += 1;
         if self.failing_populates > 0 {
             self.failing_populates -= 1;
-            return Err(BackendError::new(
-                BackendOperation::Populate,
-                span,
-                "injected populate failure",
-            ));
+            return Err(BackendError::new(BackendOperation::Populate, span, "injected populate failure"));
         }
         Ok(())
     }
@@ -319,11 +304,7 @@ impl MemoryBackend for SimulatedMemory {
         self.discard_calls += 1;
         if self.failing_discards > 0 {
             self.failing_discards -= 1;
-            return Err(BackendError::new(
-                BackendOperation::Discard,
-                span,
-                "injected discard failure",
-            ));
+            return Err(BackendError::new(BackendOperation::Discard, span, "injected discard failure"));
         }
         self.drop_pages(span.addr, span.addr.saturating_add(span.size));
         Ok(())
@@ -374,10 +355,7 @@ impl VirtioMemDevice<SimulatedMemory> {
             Verdict::Violation(ViolationKind::ReadOutsideUsable)
         } else if kind == AccessKind::DmaRead {
             Verdict::Violation(ViolationKind::DmaReadUnplugged)
-        } else if self
-            .driver_features()
-            .contains(Features::UNPLUGGED_INACCESSIBLE)
-        {
+        } else if self.driver_features().contains(Features::UNPLUGGED_INACCESSIBLE) {
             Verdict::Violation(ViolationKind::ReadInaccessible)
         } else {
             Verdict::Tolerated

@@ -35,6 +35,33 @@ pub enum RangeFill {
     Mixed,
 }
 
+/// Which values a scanned range has shown so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    any_set: bool,
+    any_clear: bool,
+}
+
+impl Tally {
+    /// Accounts for the bits of `word` selected by `mask`.
+    fn add(&mut self, word: u64, mask: u64) {
+        self.any_set |= word & mask != 0;
+        self.any_clear |= word & mask != mask;
+    }
+
+    const fn is_mixed(&self) -> bool {
+        self.any_set && self.any_clear
+    }
+
+    const fn fill(&self) -> RangeFill {
+        match (self.any_set, self.any_clear) {
+            (true, true) => RangeFill::Mixed,
+            (true, false) => RangeFill::AllSet,
+            _ => RangeFill::AllClear,
+        }
+    }
+}
+
 /// A bitmap of a fixed number of bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bitmap {
@@ -59,24 +86,7 @@ impl WordSpans {
         let last_word = (last / WORD_BITS) as usize;
         let head_mask = u64::MAX << (start % WORD_BITS);
         let tail_mask = u64::MAX >> (WORD_BITS - 1 - last % WORD_BITS);
-        Self {
-            first_word,
-            last_word,
-            head_mask,
-            tail_mask,
-        }
-    }
-
-    /// The mask of word `index` if it is the first or last word, else all ones.
-    fn mask(&self, index: usize) -> u64 {
-        let mut mask = u64::MAX;
-        if index == self.first_word {
-            mask &= self.head_mask;
-        }
-        if index == self.last_word {
-            mask &= self.tail_mask;
-        }
-        mask
+        Self { first_word, last_word, head_mask, tail_mask }
     }
 }
 
@@ -116,11 +126,7 @@ impl Bitmap {
     }
 
     fn checked_end(&self, start: u64, len: u64) -> Result<u64, BitRangeError> {
-        let error = BitRangeError {
-            start,
-            len,
-            bits: self.bits,
-        };
+        let error = BitRangeError { start, len, bits: self.bits };
         let end = start.checked_add(len).ok_or(error)?;
         if end > self.bits {
             return Err(error);
@@ -128,35 +134,38 @@ impl Bitmap {
         Ok(end)
     }
 
-    /// Sets or clears `len` bits from `start`.
+    /// Sets or clears `len` bits from `start`: the partial head and tail
+    /// words are masked, the whole words between them are written with one
+    /// slice fill (a memset).
     fn fill(&mut self, start: u64, len: u64, value: bool) -> Result<(), BitRangeError> {
         let end = self.checked_end(start, len)?;
         if len == 0 {
             return Ok(());
         }
         let spans = WordSpans::new(start, end);
-        let Some(words) = self.words.get_mut(spans.first_word..=spans.last_word) else {
-            return Err(BitRangeError {
-                start,
-                len,
-                bits: self.bits,
-            });
-        };
-        let count = words.len();
-        for (offset, word) in words.iter_mut().enumerate() {
-            // Whole inner words are written without masking; the compiler
-            // turns this loop into a memset for long ranges.
-            let mask = if offset == 0 || offset + 1 == count {
-                spans.mask(spans.first_word + offset)
-            } else {
-                u64::MAX
-            };
+        let apply = |word: &mut u64, mask: u64| {
             if value {
                 *word |= mask;
             } else {
                 *word &= !mask;
             }
+        };
+        let error = BitRangeError { start, len, bits: self.bits };
+        if spans.first_word == spans.last_word {
+            let word = self.words.get_mut(spans.first_word).ok_or(error)?;
+            apply(word, spans.head_mask & spans.tail_mask);
+            return Ok(());
         }
+        let words = self.words.get_mut(spans.first_word..=spans.last_word).ok_or(error)?;
+        let Some((head, rest)) = words.split_first_mut() else {
+            return Err(error);
+        };
+        let Some((tail, middle)) = rest.split_last_mut() else {
+            return Err(error);
+        };
+        apply(head, spans.head_mask);
+        apply(tail, spans.tail_mask);
+        middle.fill(if value { u64::MAX } else { 0 });
         Ok(())
     }
 
@@ -175,7 +184,8 @@ impl Bitmap {
         self.words.fill(0);
     }
 
-    /// Classifies `len` bits from `start`, stopping at the first word that
+    /// Classifies `len` bits from `start`. Whole words are scanned eight at
+    /// a time (OR and AND of the group), stopping at the first group that
     /// proves the range mixed.
     pub fn range_fill(&self, start: u64, len: u64) -> Result<RangeFill, BitRangeError> {
         let end = self.checked_end(start, len)?;
@@ -183,21 +193,28 @@ impl Bitmap {
             return Ok(RangeFill::AllSet);
         }
         let spans = WordSpans::new(start, end);
-        let (mut any_set, mut any_clear) = (false, false);
-        for index in spans.first_word..=spans.last_word {
-            let mask = spans.mask(index);
-            let word = self.words.get(index).copied().unwrap_or(0) & mask;
-            any_set |= word != 0;
-            any_clear |= word != mask;
-            if any_set && any_clear {
+        let word = |index: usize| self.words.get(index).copied().unwrap_or(0);
+        let mut tally = Tally::default();
+        if spans.first_word == spans.last_word {
+            tally.add(word(spans.first_word), spans.head_mask & spans.tail_mask);
+            return Ok(tally.fill());
+        }
+        tally.add(word(spans.first_word), spans.head_mask);
+        tally.add(word(spans.last_word), spans.tail_mask);
+        let middle = self.words.get(spans.first_word + 1..spans.last_word).unwrap_or(&[]);
+        let mut groups = middle.chunks_exact(8);
+        for group in &mut groups {
+            if tally.is_mixed() {
                 return Ok(RangeFill::Mixed);
             }
+            let (or, and) = group.iter().fold((0u64, u64::MAX), |(or, and), w| (or | w, and & w));
+            tally.any_set |= or != 0;
+            tally.any_clear |= and != u64::MAX;
         }
-        Ok(if any_set {
-            RangeFill::AllSet
-        } else {
-            RangeFill::AllClear
-        })
+        for &w in groups.remainder() {
+            tally.add(w, u64::MAX);
+        }
+        Ok(tally.fill())
     }
 
     /// Whether every one of `len` bits from `start` is set.
@@ -212,18 +229,12 @@ impl Bitmap {
 
     /// Number of set bits (scans the whole bitmap; for checks, not hot paths).
     pub fn count_ones(&self) -> u64 {
-        self.words
-            .iter()
-            .map(|word| u64::from(word.count_ones()))
-            .sum()
+        self.words.iter().map(|word| u64::from(word.count_ones())).sum()
     }
 
     /// The maximal runs of set bits, in ascending order.
     pub fn set_runs(&self) -> SetRuns<'_> {
-        SetRuns {
-            bitmap: self,
-            next: 0,
-        }
+        SetRuns { bitmap: self, next: 0 }
     }
 
     /// First bit at or after `from` whose value is `value`, if any.
@@ -263,10 +274,7 @@ impl Iterator for SetRuns<'_> {
 
     fn next(&mut self) -> Option<Range<u64>> {
         let start = self.bitmap.find_from(self.next, true)?;
-        let end = self
-            .bitmap
-            .find_from(start, false)
-            .unwrap_or(self.bitmap.bits);
+        let end = self.bitmap.find_from(start, false).unwrap_or(self.bitmap.bits);
         self.next = end;
         Some(start..end)
     }
@@ -290,10 +298,7 @@ mod tests {
         assert_eq!(bitmap.range_fill(59, 2), Ok(RangeFill::Mixed));
         assert_eq!(bitmap.range_fill(140, 60), Ok(RangeFill::AllClear));
         bitmap.clear_range(64, 64).unwrap();
-        assert_eq!(
-            bitmap.set_runs().collect::<Vec<_>>(),
-            vec![60..64, 128..140]
-        );
+        assert_eq!(bitmap.set_runs().collect::<Vec<_>>(), vec![60..64, 128..140]);
         assert_eq!(bitmap.get(200), None);
     }
 

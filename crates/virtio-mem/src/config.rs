@@ -69,9 +69,7 @@ pub struct ConfigSpace {
 
 /// A configuration access outside the 56 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
-#[error(
-    "config access of {len} bytes at offset {offset} is outside the {CONFIG_SIZE}-byte config space"
-)]
+#[error("config access of {len} bytes at offset {offset} is outside the {CONFIG_SIZE}-byte config space")]
 pub struct ConfigAccessError {
     /// First byte accessed.
     pub offset: usize,
@@ -114,10 +112,7 @@ impl ConfigSpace {
     /// Copies `buf.len()` bytes starting at `offset` into `buf`, the way a
     /// transport serves a driver's config read.
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ConfigAccessError> {
-        let error = ConfigAccessError {
-            offset,
-            len: buf.len(),
-        };
+        let error = ConfigAccessError { offset, len: buf.len() };
         let bytes = self.encode();
         let end = offset.checked_add(buf.len()).ok_or(error)?;
         let source = bytes.get(offset..end).ok_or(error)?;

@@ -18,9 +18,7 @@ use crate::wire::{BlockRange, BlockState, Features, Request, Response};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
 pub enum ResizeError {
     /// Not a multiple of the block size.
-    #[error(
-        "requested size {requested_size:#x} is not a multiple of the block size {block_size:#x}"
-    )]
+    #[error("requested size {requested_size:#x} is not a multiple of the block size {block_size:#x}")]
     NotBlockAligned {
         /// The size asked for.
         requested_size: u64,
@@ -172,9 +170,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let blocks = properties.block_count();
         let bitmap = Bitmap::new(blocks).map_err(|_| CreateError::BitmapAllocation { blocks })?;
         if properties.region_size != 0 {
-            backend
-                .discard(whole_region(&properties))
-                .map_err(CreateError::InitialDiscard)?;
+            backend.discard(whole_region(&properties)).map_err(CreateError::InitialDiscard)?;
         }
         let profile = properties.profile;
         let offered = profile.offered_features(
@@ -204,9 +200,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         match profile {
             Profile::Qemu { .. } => device.resize_usable(properties.requested_size, true),
             Profile::CloudHypervisor => device.usable_region_size = properties.region_size,
-            Profile::Firecracker { .. } => {
-                device.grow_usable_firecracker(properties.requested_size)
-            }
+            Profile::Firecracker { .. } => device.grow_usable_firecracker(properties.requested_size),
         }
         Ok(device)
     }
@@ -319,20 +313,14 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let block_size = self.block_size();
         let bitmap_bytes = self.bitmap.count_ones() * block_size;
         if bitmap_bytes != self.plugged_size {
-            return Err(InvariantError::PluggedSizeMismatch {
-                plugged_size: self.plugged_size,
-                bitmap_bytes,
-            });
+            return Err(InvariantError::PluggedSizeMismatch { plugged_size: self.plugged_size, bitmap_bytes });
         }
         let (usable, requested) = (self.usable_region_size, self.requested_size);
         if usable < requested && !matches!(self.profile(), Profile::Firecracker { .. }) {
             return Err(InvariantError::UsableBelowRequested { usable, requested });
         }
         if usable > self.properties.region_size {
-            return Err(InvariantError::UsableBeyondRegion {
-                usable,
-                region: self.properties.region_size,
-            });
+            return Err(InvariantError::UsableBeyondRegion { usable, region: self.properties.region_size });
         }
         for value in [usable, self.plugged_size, requested] {
             if value % block_size != 0 {
@@ -399,11 +387,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let mut result = Ok(());
         if newly.contains(DeviceStatus::FEATURES_OK) {
             let check_inaccessible = self.profile().refuses_at_features_ok();
-            match validate_features(
-                self.offered,
-                self.written_driver_features,
-                check_inaccessible,
-            ) {
+            match validate_features(self.offered, self.written_driver_features, check_inaccessible) {
                 Ok(features) => self.driver_features = features,
                 Err(error) => {
                     accepted -= DeviceStatus::FEATURES_OK | DeviceStatus::DRIVER_OK;
@@ -415,9 +399,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
             if !accepted.contains(DeviceStatus::FEATURES_OK) {
                 accepted -= DeviceStatus::DRIVER_OK;
                 result = Err(StatusError::DriverOkBeforeFeaturesOk);
-            } else if let Err(error) =
-                check_unplugged_inaccessible(self.offered, self.driver_features)
-            {
+            } else if let Err(error) = check_unplugged_inaccessible(self.offered, self.driver_features) {
                 // Firecracker checks at activation (QEMU already refused
                 // FEATURES_OK, so this only fires for Firecracker).
                 accepted -= DeviceStatus::DRIVER_OK;
@@ -444,10 +426,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
     /// A driver's config write: ignored (the config space is read-only,
     /// R1), only counted. Out-of-range writes are errors.
     pub fn write_config(&mut self, offset: usize, data: &[u8]) -> Result<(), ConfigAccessError> {
-        let error = ConfigAccessError {
-            offset,
-            len: data.len(),
-        };
+        let error = ConfigAccessError { offset, len: data.len() };
         match offset.checked_add(data.len()) {
             Some(end) if end <= CONFIG_SIZE => {
                 self.driver_config_writes += 1;
@@ -483,14 +462,10 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
             return Err(RemovalError::InaccessibleOff);
         }
         if self.plugged_size != 0 {
-            return Err(RemovalError::MemoryPlugged {
-                plugged_size: self.plugged_size,
-            });
+            return Err(RemovalError::MemoryPlugged { plugged_size: self.plugged_size });
         }
         if self.requested_size != 0 {
-            return Err(RemovalError::MemoryRequested {
-                requested_size: self.requested_size,
-            });
+            return Err(RemovalError::MemoryRequested { requested_size: self.requested_size });
         }
         Ok(())
     }
@@ -506,16 +481,10 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let block_size = self.block_size();
         let region_size = self.properties.region_size;
         if requested_size % block_size != 0 {
-            return Err(ResizeError::NotBlockAligned {
-                requested_size,
-                block_size,
-            });
+            return Err(ResizeError::NotBlockAligned { requested_size, block_size });
         }
         if requested_size > region_size {
-            return Err(ResizeError::ExceedsRegion {
-                requested_size,
-                region_size,
-            });
+            return Err(ResizeError::ExceedsRegion { requested_size, region_size });
         }
         if self.removal_pending {
             return Err(ResizeError::RemovalPending);
@@ -630,15 +599,10 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let Some(span) = self.valid_span(range) else {
             return Response::ERROR;
         };
-        if profile.plug_check_order() == PlugCheckOrder::RangeFirst
-            && self.exceeds_request(span.size)
-        {
+        if profile.plug_check_order() == PlugCheckOrder::RangeFirst && self.exceeds_request(span.size) {
             return profile.too_large_plug();
         }
-        if !matches!(
-            self.bitmap.range_fill(span.first_block, span.nb_blocks),
-            Ok(RangeFill::AllClear)
-        ) {
+        if !matches!(self.bitmap.range_fill(span.first_block, span.nb_blocks), Ok(RangeFill::AllClear)) {
             return Response::ERROR;
         }
         if self.is_busy() {
@@ -650,17 +614,11 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
             let _ = self.backend.discard(span);
             return profile.populate_failure();
         }
-        if self
-            .bitmap
-            .set_range(span.first_block, span.nb_blocks)
-            .is_err()
-        {
+        if self.bitmap.set_range(span.first_block, span.nb_blocks).is_err() {
             return Response::ERROR;
         }
         self.plugged_size += span.size;
-        self.emit(TraceEvent::SizeChanged {
-            plugged_size: self.plugged_size,
-        });
+        self.emit(TraceEvent::SizeChanged { plugged_size: self.plugged_size });
         Response::Ack
     }
 
@@ -670,10 +628,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let Some(span) = self.valid_span(range) else {
             return Response::ERROR;
         };
-        if !matches!(
-            self.bitmap.range_fill(span.first_block, span.nb_blocks),
-            Ok(RangeFill::AllSet)
-        ) {
+        if !matches!(self.bitmap.range_fill(span.first_block, span.nb_blocks), Ok(RangeFill::AllSet)) {
             return Response::ERROR;
         }
         if self.is_busy() {
@@ -684,17 +639,11 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
                 return response;
             }
         }
-        if self
-            .bitmap
-            .clear_range(span.first_block, span.nb_blocks)
-            .is_err()
-        {
+        if self.bitmap.clear_range(span.first_block, span.nb_blocks).is_err() {
             return Response::ERROR;
         }
         self.plugged_size -= span.size;
-        self.emit(TraceEvent::SizeChanged {
-            plugged_size: self.plugged_size,
-        });
+        self.emit(TraceEvent::SizeChanged { plugged_size: self.plugged_size });
         Response::Ack
     }
 
@@ -745,9 +694,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
     /// STATE, §5.4: ERROR for an invalid range, else the range's state.
     fn state(&mut self, range: BlockRange) -> Response {
         let Some(span) = self.valid_span(range) else {
-            return Response::Error {
-                state_field: self.profile().state_error_field(),
-            };
+            return Response::Error { state_field: self.profile().state_error_field() };
         };
         let state = match self.bitmap.range_fill(span.first_block, span.nb_blocks) {
             Ok(RangeFill::AllSet) => BlockState::Plugged,

@@ -63,8 +63,8 @@ pub mod transport;
 pub mod wire;
 
 pub use backing::{
-    AccessError, AccessKind, AccessReport, BackendError, BlockAccess, BlockSpan, MemoryBackend,
-    NoBackend, SimulatedMemory, Violation, ViolationKind,
+    AccessError, AccessKind, AccessReport, BackendError, BlockAccess, BlockSpan, MemoryBackend, NoBackend,
+    SimulatedMemory, Violation, ViolationKind,
 };
 pub use bitmap::{Bitmap, RangeFill};
 pub use config::{CONFIG_SIZE, ConfigSpace};
@@ -76,6 +76,6 @@ pub use queue::{Chain, ChainOutcome, ProtocolViolation, RequestQueue};
 pub use status::{DeviceStatus, StatusError};
 pub use transport::{InProcessTransport, Interrupts, TransportError, VirtioMemTransport};
 pub use wire::{
-    BlockRange, BlockState, DecodedResponse, Features, Request, RequestDecodeError, RequestType,
-    Response, ResponseType, VIRTIO_ID_MEM,
+    BlockRange, BlockState, DecodedResponse, Features, Request, RequestDecodeError, RequestType, Response,
+    ResponseType, VIRTIO_ID_MEM,
 };

@@ -92,16 +92,12 @@ pub enum ChainCheck {
 impl Profile {
     /// QEMU on an x86-64 target (256 MiB usable extent).
     pub const fn qemu_x86_64() -> Self {
-        Self::Qemu {
-            usable_extent: USABLE_EXTENT_X86,
-        }
+        Self::Qemu { usable_extent: USABLE_EXTENT_X86 }
     }
 
     /// QEMU on an arm64 target (1 GiB usable extent).
     pub const fn qemu_arm64() -> Self {
-        Self::Qemu {
-            usable_extent: USABLE_EXTENT_ARM,
-        }
+        Self::Qemu { usable_extent: USABLE_EXTENT_ARM }
     }
 
     /// Cloud Hypervisor.
@@ -111,9 +107,7 @@ impl Profile {
 
     /// Firecracker with the default slot size.
     pub const fn firecracker() -> Self {
-        Self::Firecracker {
-            slot_size: FIRECRACKER_DEFAULT_SLOT_SIZE,
-        }
+        Self::Firecracker { slot_size: FIRECRACKER_DEFAULT_SLOT_SIZE }
     }
 
     /// A short name for messages.

@@ -2,9 +2,7 @@
 //! §6.5, the parts that concern the device itself rather than QEMU's object
 //! model).
 
-use crate::profile::{
-    CLOUD_HYPERVISOR_BLOCK_SIZE, CLOUD_HYPERVISOR_REGION_ALIGNMENT, MIB, Profile,
-};
+use crate::profile::{CLOUD_HYPERVISOR_BLOCK_SIZE, CLOUD_HYPERVISOR_REGION_ALIGNMENT, MIB, Profile};
 use thiserror::Error;
 
 /// Smallest block size the reference device accepts (QEMU: 1 MiB).
@@ -101,10 +99,7 @@ impl DeviceProperties {
     pub fn validate(&self) -> Result<(), CreateError> {
         match self.numa_nodes {
             Some(nodes) if self.node_id >= nodes => {
-                return Err(CreateError::NodeOutOfRange {
-                    node: self.node_id,
-                    numa_nodes: nodes,
-                });
+                return Err(CreateError::NodeOutOfRange { node: self.node_id, numa_nodes: nodes });
             }
             None if self.node_id != 0 => {
                 return Err(CreateError::NodeWithoutNuma { node: self.node_id });
@@ -116,16 +111,10 @@ impl DeviceProperties {
             return Err(CreateError::BlockSizeNotPowerOfTwo { block_size });
         }
         if block_size < MIN_BLOCK_SIZE {
-            return Err(CreateError::BlockSizeTooSmall {
-                block_size,
-                minimum: MIN_BLOCK_SIZE,
-            });
+            return Err(CreateError::BlockSizeTooSmall { block_size, minimum: MIN_BLOCK_SIZE });
         }
         if block_size < self.backing_page_size {
-            return Err(CreateError::BlockSizeBelowPageSize {
-                block_size,
-                page_size: self.backing_page_size,
-            });
+            return Err(CreateError::BlockSizeBelowPageSize { block_size, page_size: self.backing_page_size });
         }
         for (field, value) in [
             (SizeField::RequestedSize, self.requested_size),
@@ -133,21 +122,14 @@ impl DeviceProperties {
             (SizeField::RegionSize, self.region_size),
         ] {
             if value % block_size != 0 {
-                return Err(CreateError::NotBlockAligned {
-                    field,
-                    value,
-                    block_size,
-                });
+                return Err(CreateError::NotBlockAligned { field, value, block_size });
             }
         }
         // The region's end must be representable: every range check compares
         // against `addr + usable_region_size` (no physical address space
         // reaches 2^64, so this refuses nothing real).
         if self.addr.checked_add(self.region_size).is_none() {
-            return Err(CreateError::RegionOverflows {
-                addr: self.addr,
-                region_size: self.region_size,
-            });
+            return Err(CreateError::RegionOverflows { addr: self.addr, region_size: self.region_size });
         }
         // QEMU only refuses this on a later resize; refusing it at creation
         // keeps invariant D4 (usable >= requested) true from the start.
@@ -162,14 +144,12 @@ impl DeviceProperties {
 
     fn validate_profile(&self) -> Result<(), CreateError> {
         match self.profile {
-            Profile::Qemu { usable_extent: 0 } => Err(CreateError::ZeroProfileParameter {
-                profile: self.profile.name(),
-                parameter: "usable_extent",
-            }),
-            Profile::Firecracker { slot_size: 0 } => Err(CreateError::ZeroProfileParameter {
-                profile: self.profile.name(),
-                parameter: "slot_size",
-            }),
+            Profile::Qemu { usable_extent: 0 } => {
+                Err(CreateError::ZeroProfileParameter { profile: self.profile.name(), parameter: "usable_extent" })
+            }
+            Profile::Firecracker { slot_size: 0 } => {
+                Err(CreateError::ZeroProfileParameter { profile: self.profile.name(), parameter: "slot_size" })
+            }
             Profile::CloudHypervisor if self.block_size != CLOUD_HYPERVISOR_BLOCK_SIZE => {
                 Err(CreateError::ProfileBlockSize {
                     profile: self.profile.name(),
@@ -177,9 +157,7 @@ impl DeviceProperties {
                     required: CLOUD_HYPERVISOR_BLOCK_SIZE,
                 })
             }
-            Profile::CloudHypervisor
-                if self.region_size % CLOUD_HYPERVISOR_REGION_ALIGNMENT != 0 =>
-            {
+            Profile::CloudHypervisor if self.region_size % CLOUD_HYPERVISOR_REGION_ALIGNMENT != 0 => {
                 Err(CreateError::ProfileRegionAlignment {
                     profile: self.profile.name(),
                     region_size: self.region_size,
@@ -288,9 +266,7 @@ pub enum CreateError {
         required: u64,
     },
     /// The profile requires a coarser region size.
-    #[error(
-        "the {profile} profile requires a region size multiple of {alignment:#x}, not {region_size:#x}"
-    )]
+    #[error("the {profile} profile requires a region size multiple of {alignment:#x}, not {region_size:#x}")]
     ProfileRegionAlignment {
         /// Profile name.
         profile: &'static str,

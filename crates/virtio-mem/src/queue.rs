@@ -121,27 +121,18 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
     /// start of the writable part. A violation puts the reference device
     /// into DEVICE_NEEDS_RESET with a config interrupt; later chains are not
     /// processed until the driver resets the device.
-    pub fn process_chain(
-        &mut self,
-        readable: &[&[u8]],
-        writable: &mut [&mut [u8]],
-    ) -> ChainOutcome {
+    pub fn process_chain(&mut self, readable: &[&[u8]], writable: &mut [&mut [u8]]) -> ChainOutcome {
         if self.status.contains(DeviceStatus::DEVICE_NEEDS_RESET) {
             return ChainOutcome::NotProcessed(NotReady::NeedsReset);
         }
         if !self.status.contains(DeviceStatus::DRIVER_OK) {
-            return ChainOutcome::NotProcessed(NotReady::NotActivated {
-                status: self.status.bits(),
-            });
+            return ChainOutcome::NotProcessed(NotReady::NotActivated { status: self.status.bits() });
         }
         match self.decode_chain(readable, writable) {
             Ok(request) => {
                 let response = self.execute(request);
                 scatter(writable, &response.encode());
-                ChainOutcome::Completed {
-                    response,
-                    used_len: RESPONSE_SIZE as u32,
-                }
+                ChainOutcome::Completed { response, used_len: RESPONSE_SIZE as u32 }
             }
             Err(violation) => {
                 self.protocol_violation(violation);
@@ -151,11 +142,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
     }
 
     /// The profile's buffer checks and decoding, without side effects.
-    fn decode_chain(
-        &self,
-        readable: &[&[u8]],
-        writable: &[&mut [u8]],
-    ) -> Result<Request, ProtocolViolation> {
+    fn decode_chain(&self, readable: &[&[u8]], writable: &[&mut [u8]]) -> Result<Request, ProtocolViolation> {
         let check = self.profile().chain_check();
         let first_readable = readable.first().map_or(0, |segment| segment.len());
         let first_writable = writable.first().map_or(0, |segment| segment.len());
@@ -167,31 +154,21 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
             }
         };
         if check == ChainCheck::ExactRequestDescriptor && first_readable != REQUEST_SIZE {
-            return Err(ProtocolViolation::RequestDescriptorLength {
-                len: first_readable,
-            });
+            return Err(ProtocolViolation::RequestDescriptorLength { len: first_readable });
         }
         if readable_len < REQUEST_SIZE {
-            return Err(ProtocolViolation::RequestTooShort {
-                readable: readable_len,
-            });
+            return Err(ProtocolViolation::RequestTooShort { readable: readable_len });
         }
         let writable_len = match check {
             ChainCheck::Gathered => writable.iter().map(|segment| segment.len()).sum(),
             ChainCheck::ExactRequestDescriptor | ChainCheck::FirstDescriptors => first_writable,
         };
         if writable_len < RESPONSE_SIZE {
-            return Err(ProtocolViolation::ResponseTooSmall {
-                writable: writable_len,
-            });
+            return Err(ProtocolViolation::ResponseTooSmall { writable: writable_len });
         }
         Request::decode(&bytes).map_err(|error| match error {
-            RequestDecodeError::UnknownType { request_type } => {
-                ProtocolViolation::UnknownRequestType { request_type }
-            }
-            RequestDecodeError::TooShort { len } => {
-                ProtocolViolation::RequestTooShort { readable: len }
-            }
+            RequestDecodeError::UnknownType { request_type } => ProtocolViolation::UnknownRequestType { request_type },
+            RequestDecodeError::TooShort { len } => ProtocolViolation::RequestTooShort { readable: len },
         })
     }
 
@@ -211,22 +188,13 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let mut run = QueueRun::default();
         while let Some(mut chain) = queue.available.pop_front() {
             let readable: Vec<&[u8]> = chain.chain.readable.iter().map(Vec::as_slice).collect();
-            let mut writable: Vec<&mut [u8]> = chain
-                .chain
-                .writable
-                .iter_mut()
-                .map(Vec::as_mut_slice)
-                .collect();
+            let mut writable: Vec<&mut [u8]> = chain.chain.writable.iter_mut().map(Vec::as_mut_slice).collect();
             match self.process_chain(&readable, &mut writable) {
                 ChainOutcome::Completed { used_len, .. } => {
                     run.completed += 1;
                     // QEMU notifies per completed request.
                     queue.interrupts += 1;
-                    queue.used.push_back(UsedElement {
-                        head: chain.head,
-                        used_len,
-                        writable: chain.chain.writable,
-                    });
+                    queue.used.push_back(UsedElement { head: chain.head, used_len, writable: chain.chain.writable });
                 }
                 ChainOutcome::Dropped(violation) => {
                     // The element is never returned to the driver.
@@ -260,10 +228,7 @@ impl Chain {
     /// The usual chain: one readable buffer with `request`, one writable
     /// buffer of `response_len` zero bytes.
     pub fn new(request: &[u8], response_len: usize) -> Self {
-        Self {
-            readable: alloc::vec![request.to_vec()],
-            writable: alloc::vec![alloc::vec![0; response_len]],
-        }
+        Self { readable: alloc::vec![request.to_vec()], writable: alloc::vec![alloc::vec![0; response_len]] }
     }
 }
 
@@ -331,14 +296,7 @@ impl Default for RequestQueue {
 impl RequestQueue {
     /// An empty queue of `size` entries.
     pub const fn new(size: u16) -> Self {
-        Self {
-            size,
-            next_head: 0,
-            available: VecDeque::new(),
-            used: VecDeque::new(),
-            lost: 0,
-            interrupts: 0,
-        }
+        Self { size, next_head: 0, available: VecDeque::new(), used: VecDeque::new(), lost: 0, interrupts: 0 }
     }
 
     /// Makes a chain available; returns its head index.

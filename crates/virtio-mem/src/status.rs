@@ -56,10 +56,7 @@ pub(crate) fn validate_features(
     check_inaccessible: bool,
 ) -> Result<Features, StatusError> {
     let Some(features) = Features::from_bits(accepted).filter(|f| offered.contains(*f)) else {
-        return Err(StatusError::UnofferedFeatures {
-            accepted,
-            offered: offered.bits(),
-        });
+        return Err(StatusError::UnofferedFeatures { accepted, offered: offered.bits() });
     };
     if !features.contains(Features::VERSION_1) {
         return Err(StatusError::Version1Required);
@@ -71,13 +68,8 @@ pub(crate) fn validate_features(
 }
 
 /// The UNPLUGGED_INACCESSIBLE rule: offered means required.
-pub(crate) fn check_unplugged_inaccessible(
-    offered: Features,
-    accepted: Features,
-) -> Result<(), StatusError> {
-    if offered.contains(Features::UNPLUGGED_INACCESSIBLE)
-        && !accepted.contains(Features::UNPLUGGED_INACCESSIBLE)
-    {
+pub(crate) fn check_unplugged_inaccessible(offered: Features, accepted: Features) -> Result<(), StatusError> {
+    if offered.contains(Features::UNPLUGGED_INACCESSIBLE) && !accepted.contains(Features::UNPLUGGED_INACCESSIBLE) {
         return Err(StatusError::UnpluggedInaccessibleRequired);
     }
     Ok(())

@@ -73,10 +73,7 @@ pub trait VirtioMemTransport {
         let mut bytes = [0u8; CONFIG_SIZE];
         self.read_config(0, &mut bytes)?;
         // `bytes` has exactly the config size, so decoding cannot fail.
-        ConfigSpace::decode(&bytes).ok_or(TransportError::Config(ConfigAccessError {
-            offset: 0,
-            len: CONFIG_SIZE,
-        }))
+        ConfigSpace::decode(&bytes).ok_or(TransportError::Config(ConfigAccessError { offset: 0, len: CONFIG_SIZE }))
     }
 
     /// Reads one little-endian 64-bit config field at `offset` (see
@@ -93,11 +90,8 @@ pub trait VirtioMemTransport {
         let mut response = [0u8; RESPONSE_SIZE];
         self.submit(&request.encode(), &mut response)?;
         // A 10-byte buffer always decodes.
-        DecodedResponse::decode(&response).map_err(|_| {
-            TransportError::Dropped(ProtocolViolation::ResponseTooSmall {
-                writable: response.len(),
-            })
-        })
+        DecodedResponse::decode(&response)
+            .map_err(|_| TransportError::Dropped(ProtocolViolation::ResponseTooSmall { writable: response.len() }))
     }
 }
 
@@ -149,11 +143,7 @@ pub struct InProcessTransport<B> {
 impl<B: MemoryBackend> InProcessTransport<B> {
     /// Wraps `device`.
     pub const fn new(device: VirtioMemDevice<B>) -> Self {
-        Self {
-            device,
-            queue_interrupt: false,
-            last_status_error: None,
-        }
+        Self { device, queue_interrupt: false, last_status_error: None }
     }
 
     /// The device.

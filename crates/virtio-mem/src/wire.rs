@@ -211,8 +211,8 @@ impl Request {
     /// reference device copies only the request's size. Padding and, for
     /// UNPLUG_ALL, every field but `type` are ignored (D24, D25, D36, D37).
     pub fn decode(bytes: &[u8]) -> Result<Self, RequestDecodeError> {
-        let (raw, _rest) = RawRequest::read_from_prefix(bytes)
-            .map_err(|_| RequestDecodeError::TooShort { len: bytes.len() })?;
+        let (raw, _rest) =
+            RawRequest::read_from_prefix(bytes).map_err(|_| RequestDecodeError::TooShort { len: bytes.len() })?;
         Self::from_raw(&raw)
     }
 
@@ -338,12 +338,9 @@ pub struct ResponseDecodeError {
 impl DecodedResponse {
     /// Reads the first 10 bytes of `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Self, ResponseDecodeError> {
-        let (raw, _rest) = RawResponse::read_from_prefix(bytes)
-            .map_err(|_| ResponseDecodeError { len: bytes.len() })?;
-        Ok(Self {
-            raw_type: raw.response_type.get(),
-            raw_state: raw.state.get(),
-        })
+        let (raw, _rest) =
+            RawResponse::read_from_prefix(bytes).map_err(|_| ResponseDecodeError { len: bytes.len() })?;
+        Ok(Self { raw_type: raw.response_type.get(), raw_state: raw.state.get() })
     }
 
     /// The response type, if the value is a known one.
@@ -383,10 +380,7 @@ mod tests {
 
     #[test]
     fn response_bytes_are_exact() {
-        assert_eq!(
-            Response::AckState(BlockState::Mixed).encode(),
-            [0, 0, 0, 0, 0, 0, 0, 0, 2, 0]
-        );
+        assert_eq!(Response::AckState(BlockState::Mixed).encode(), [0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
         assert_eq!(Response::Busy.encode(), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let decoded = DecodedResponse::decode(&Response::ERROR.encode()).unwrap();
         assert_eq!(decoded.response_type(), Some(ResponseType::Error));
@@ -395,15 +389,9 @@ mod tests {
 
     #[test]
     fn short_and_unknown_requests_are_typed_errors() {
-        assert_eq!(
-            Request::decode(&[0; 23]),
-            Err(RequestDecodeError::TooShort { len: 23 })
-        );
+        assert_eq!(Request::decode(&[0; 23]), Err(RequestDecodeError::TooShort { len: 23 }));
         let mut bytes = [0u8; 24];
         bytes[0] = 4;
-        assert_eq!(
-            Request::decode(&bytes),
-            Err(RequestDecodeError::UnknownType { request_type: 4 })
-        );
+        assert_eq!(Request::decode(&bytes), Err(RequestDecodeError::UnknownType { request_type: 4 }));
     }
 }

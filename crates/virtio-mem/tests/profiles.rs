@@ -6,9 +6,8 @@ mod common;
 use common::*;
 use virtio_mem::profile::ViolationHandling;
 use virtio_mem::{
-    BlockState, ChainOutcome, CreateError, DecodedResponse, DeviceProperties, DeviceStatus,
-    Features, Profile, ProtocolViolation, Request, ResizeError, Response, SimulatedMemory,
-    StatusError, VirtioMemDevice,
+    BlockState, ChainOutcome, CreateError, DecodedResponse, DeviceProperties, DeviceStatus, Features, Profile,
+    ProtocolViolation, Request, ResizeError, Response, SimulatedMemory, StatusError, VirtioMemDevice,
 };
 
 const BASE: u64 = 0x1_4000_0000;
@@ -70,12 +69,7 @@ fn cloud_hypervisor_state_error_carries_garbage_the_driver_ignores() {
 fn cloud_hypervisor_resize_rules_and_creation_limits() {
     let mut ch = profile_device(Profile::cloud_hypervisor());
     ch.resize(GIB).unwrap();
-    assert_eq!(
-        ch.resize(GIB),
-        Err(ResizeError::Unchanged {
-            requested_size: GIB
-        })
-    );
+    assert_eq!(ch.resize(GIB), Err(ResizeError::Unchanged { requested_size: GIB }));
     let mut qemu = spec_device();
     qemu.resize(GIB).unwrap();
     assert_eq!(qemu.resize(GIB), Ok(()));
@@ -84,17 +78,14 @@ fn cloud_hypervisor_resize_rules_and_creation_limits() {
         VirtioMemDevice::new(bad_block, SimulatedMemory::new()),
         Err(CreateError::ProfileBlockSize { .. })
     ));
-    let bad_region =
-        DeviceProperties::new(0, 130 * MIB, 2 * MIB).with_profile(Profile::CloudHypervisor);
+    let bad_region = DeviceProperties::new(0, 130 * MIB, 2 * MIB).with_profile(Profile::CloudHypervisor);
     assert!(matches!(
         VirtioMemDevice::new(bad_region, SimulatedMemory::new()),
         Err(CreateError::ProfileRegionAlignment { .. })
     ));
     let mut with_pxm = spec_properties().with_profile(Profile::CloudHypervisor);
     with_pxm.acpi_pxm = true;
-    let offered = VirtioMemDevice::new(with_pxm, SimulatedMemory::new())
-        .unwrap()
-        .device_features();
+    let offered = VirtioMemDevice::new(with_pxm, SimulatedMemory::new()).unwrap().device_features();
     assert_eq!(offered, Features::VERSION_1 | Features::ACPI_PXM);
 }
 
@@ -109,10 +100,7 @@ fn cloud_hypervisor_requires_an_exact_request_descriptor() {
         d.resize(GIB).unwrap();
     }
     let mut response = [0u8; 10];
-    assert!(matches!(
-        qemu.process_chain(&[&long], &mut [&mut response]),
-        ChainOutcome::Completed { .. }
-    ));
+    assert!(matches!(qemu.process_chain(&[&long], &mut [&mut response]), ChainOutcome::Completed { .. }));
     assert_eq!(
         ch.process_chain(&[&long], &mut [&mut response]),
         ChainOutcome::Dropped(ProtocolViolation::RequestDescriptorLength { len: 25 })
@@ -135,20 +123,12 @@ fn firecracker_usable_region_grows_by_slots_and_drops_to_zero() {
     let mut fc = profile_device(Profile::firecracker());
     assert_eq!(fc.usable_region_size(), 0);
     fc.resize(300 * MIB).unwrap();
-    assert_eq!(
-        fc.usable_region_size(),
-        384 * MIB,
-        "rounded to 128 MiB slots"
-    );
+    assert_eq!(fc.usable_region_size(), 384 * MIB, "rounded to 128 MiB slots");
     fc.resize(100 * MIB).unwrap();
     assert_eq!(fc.usable_region_size(), 384 * MIB);
     assert_eq!(plug(&mut fc, BASE, 50), Response::Ack);
     assert_eq!(unplug_all(&mut fc), Response::Ack);
-    assert_eq!(
-        fc.usable_region_size(),
-        0,
-        "even though 100 MiB are requested"
-    );
+    assert_eq!(fc.usable_region_size(), 0, "even though 100 MiB are requested");
     assert_eq!(plug(&mut fc, BASE, 1), Response::ERROR);
     fc.check_invariants().unwrap();
     fc.resize(200 * MIB).unwrap();
@@ -170,17 +150,11 @@ fn firecracker_ignores_discard_failures() {
 fn firecracker_activation_requires_unplugged_inaccessible() {
     let properties = spec_properties().with_profile(Profile::firecracker());
     let mut fc = VirtioMemDevice::new(properties, SimulatedMemory::new()).unwrap();
-    assert_eq!(
-        fc.device_features(),
-        Features::VERSION_1 | Features::UNPLUGGED_INACCESSIBLE
-    );
+    assert_eq!(fc.device_features(), Features::VERSION_1 | Features::UNPLUGGED_INACCESSIBLE);
     assert_eq!(fc.resize(GIB), Err(ResizeError::NotActivated));
     fc.set_driver_features(Features::VERSION_1.bits());
     assert_eq!(fc.set_status(1 | 2 | 8), Ok(()), "FEATURES_OK accepted");
-    assert_eq!(
-        fc.set_status(1 | 2 | 8 | 4),
-        Err(StatusError::UnpluggedInaccessibleRequired)
-    );
+    assert_eq!(fc.set_status(1 | 2 | 8 | 4), Err(StatusError::UnpluggedInaccessibleRequired));
     assert!(!fc.status().contains(DeviceStatus::DRIVER_OK));
     activate(&mut fc, Features::UNPLUGGED_INACCESSIBLE);
     assert_eq!(fc.resize(GIB), Ok(()));
@@ -197,25 +171,16 @@ fn firecracker_checks_first_descriptors_and_keeps_working_after_violations() {
         fc.process_chain(&[head, tail], &mut [&mut response]),
         ChainOutcome::Dropped(ProtocolViolation::RequestTooShort { readable: 12 })
     );
-    assert_eq!(
-        Profile::firecracker().violation_handling(),
-        ViolationHandling::AbortBatch
-    );
+    assert_eq!(Profile::firecracker().violation_handling(), ViolationHandling::AbortBatch);
     assert!(!fc.status().contains(DeviceStatus::DEVICE_NEEDS_RESET));
     assert_eq!(
         fc.process_chain(&[&request], &mut [&mut response]),
-        ChainOutcome::Completed {
-            response: Response::AckState(BlockState::Unplugged),
-            used_len: 10
-        }
+        ChainOutcome::Completed { response: Response::AckState(BlockState::Unplugged), used_len: 10 }
     );
     // The reference device gathers split descriptors.
     let mut qemu = spec_device();
     qemu.resize(GIB).unwrap();
-    assert!(matches!(
-        qemu.process_chain(&[head, tail], &mut [&mut response]),
-        ChainOutcome::Completed { .. }
-    ));
+    assert!(matches!(qemu.process_chain(&[head, tail], &mut [&mut response]), ChainOutcome::Completed { .. }));
 }
 
 #[test]

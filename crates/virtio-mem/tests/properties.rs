@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use virtio_mem::{
-    Bitmap, BlockRange, BlockState, DeviceProperties, Features, Profile, RangeFill, Request,
-    RequestDecodeError, Response, SimulatedMemory, VirtioMemDevice,
+    Bitmap, BlockRange, BlockState, DeviceProperties, Features, Profile, RangeFill, Request, RequestDecodeError,
+    Response, SimulatedMemory, VirtioMemDevice,
 };
 
 const ADDR: u64 = 0x4000_0000;
@@ -19,20 +19,10 @@ const BLOCKS: u64 = 130;
 const BS: u64 = MIB;
 
 fn small_properties(profile: Profile) -> DeviceProperties {
-    let block_size = if profile == Profile::CloudHypervisor {
-        2 * MIB
-    } else {
-        BS
-    };
-    let region = if profile == Profile::CloudHypervisor {
-        256 * MIB
-    } else {
-        BLOCKS * BS
-    };
+    let block_size = if profile == Profile::CloudHypervisor { 2 * MIB } else { BS };
+    let region = if profile == Profile::CloudHypervisor { 256 * MIB } else { BLOCKS * BS };
     let profile = match profile {
-        Profile::Qemu { .. } => Profile::Qemu {
-            usable_extent: 16 * MIB,
-        },
+        Profile::Qemu { .. } => Profile::Qemu { usable_extent: 16 * MIB },
         Profile::Firecracker { .. } => Profile::Firecracker { slot_size: 8 * MIB },
         other => other,
     };
@@ -40,30 +30,21 @@ fn small_properties(profile: Profile) -> DeviceProperties {
 }
 
 fn profiles() -> impl Strategy<Value = Profile> {
-    prop_oneof![
-        Just(Profile::qemu_x86_64()),
-        Just(Profile::cloud_hypervisor()),
-        Just(Profile::firecracker()),
-    ]
+    prop_oneof![Just(Profile::qemu_x86_64()), Just(Profile::cloud_hypervisor()), Just(Profile::firecracker()),]
 }
 
 /// Request bytes: mostly well-formed requests around the region (to reach
 /// every branch), sometimes anything at all.
 fn request_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let structured = (
-        0u16..6,
-        -4i64..(BLOCKS as i64 + 4),
-        0u64..3,
-        prop_oneof![0u16..140, any::<u16>()],
-        any::<[u8; 6]>(),
-    )
-        .prop_map(|(request_type, block, misalign, nb, padding)| {
-            let addr = (ADDR as i64 + block * BS as i64) as u64 + misalign * 4096 * (misalign % 2);
-            let mut bytes = Request::Plug(BlockRange::new(addr, nb)).encode();
-            bytes[0..2].copy_from_slice(&request_type.to_le_bytes());
-            bytes[2..8].copy_from_slice(&padding);
-            bytes.to_vec()
-        });
+    let structured =
+        (0u16..6, -4i64..(BLOCKS as i64 + 4), 0u64..3, prop_oneof![0u16..140, any::<u16>()], any::<[u8; 6]>())
+            .prop_map(|(request_type, block, misalign, nb, padding)| {
+                let addr = (ADDR as i64 + block * BS as i64) as u64 + misalign * 4096 * (misalign % 2);
+                let mut bytes = Request::Plug(BlockRange::new(addr, nb)).encode();
+                bytes[0..2].copy_from_slice(&request_type.to_le_bytes());
+                bytes[2..8].copy_from_slice(&padding);
+                bytes.to_vec()
+            });
     prop_oneof![
         8 => structured,
         1 => proptest::collection::vec(any::<u8>(), 0..40),
@@ -77,10 +58,7 @@ fn request_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Chain {
-        segments: Vec<Vec<u8>>,
-        writable: Vec<usize>,
-    },
+    Chain { segments: Vec<Vec<u8>>, writable: Vec<usize> },
     Resize(u64),
     Migration(bool),
     FailDiscard,
@@ -91,25 +69,15 @@ enum Op {
 }
 
 fn ops() -> impl Strategy<Value = Op> {
-    let chain = (
-        request_bytes(),
-        0usize..30,
-        proptest::collection::vec(0usize..16, 0..3),
-    )
-        .prop_map(|(bytes, split, writable)| {
+    let chain = (request_bytes(), 0usize..30, proptest::collection::vec(0usize..16, 0..3)).prop_map(
+        |(bytes, split, writable)| {
             let split = split.min(bytes.len());
-            let segments = if split == 0 {
-                vec![bytes]
-            } else {
-                vec![bytes[..split].to_vec(), bytes[split..].to_vec()]
-            };
-            let writable = if writable.is_empty() {
-                vec![10]
-            } else {
-                writable
-            };
+            let segments =
+                if split == 0 { vec![bytes] } else { vec![bytes[..split].to_vec(), bytes[split..].to_vec()] };
+            let writable = if writable.is_empty() { vec![10] } else { writable };
             Op::Chain { segments, writable }
-        });
+        },
+    );
     prop_oneof![
         12 => chain,
         3 => prop_oneof![(0u64..140).prop_map(|b| b * BS), any::<u64>()].prop_map(Op::Resize),
@@ -286,11 +254,7 @@ impl Model {
     }
 
     fn usable_for(&self, requested: u64) -> u64 {
-        if requested == 0 {
-            0
-        } else {
-            (requested + 16 * MIB).min(BLOCKS * BS)
-        }
+        if requested == 0 { 0 } else { (requested + 16 * MIB).min(BLOCKS * BS) }
     }
 
     fn resize(&mut self, requested: u64) {
@@ -309,15 +273,10 @@ enum ModelOp {
 }
 
 fn model_ops() -> impl Strategy<Value = ModelOp> {
-    let range = (
-        -2i64..(BLOCKS as i64 + 2),
-        0u16..20,
-        prop::bool::weighted(0.1),
-    )
-        .prop_map(|(block, nb, misalign)| {
-            let addr = (ADDR as i64 + block * BS as i64) as u64 + if misalign { 4096 } else { 0 };
-            BlockRange::new(addr, nb)
-        });
+    let range = (-2i64..(BLOCKS as i64 + 2), 0u16..20, prop::bool::weighted(0.1)).prop_map(|(block, nb, misalign)| {
+        let addr = (ADDR as i64 + block * BS as i64) as u64 + if misalign { 4096 } else { 0 };
+        BlockRange::new(addr, nb)
+    });
     prop_oneof![
         4 => range.clone().prop_map(|r| ModelOp::Request(Request::Plug(r))),
         3 => range.clone().prop_map(|r| ModelOp::Request(Request::Unplug(r))),
@@ -372,8 +331,8 @@ proptest! {
 
     #[test]
     fn bitmap_range_operations_match_a_bool_vector(
-        bits in 1u64..300,
-        operations in proptest::collection::vec((0u8..3, 0u64..320, 0u64..200), 1..40),
+        bits in 1u64..2000,
+        operations in proptest::collection::vec((0u8..3, 0u64..2100, 0u64..1500), 1..40),
     ) {
         let mut bitmap = Bitmap::new(bits).expect("small");
         let mut model = vec![false; bits as usize];

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use virtio_mem::queue::{NotReady, QueueFull, Stop};
 use virtio_mem::{
-    BlockRange, Chain, ChainOutcome, DeviceStatus, InProcessTransport, ProtocolViolation, Request,
-    RequestQueue, Response, TransportError, VirtioMemTransport,
+    BlockRange, Chain, ChainOutcome, DeviceStatus, InProcessTransport, ProtocolViolation, Request, RequestQueue,
+    Response, TransportError, VirtioMemTransport,
 };
 
 const BASE: u64 = 0x1_4000_0000;
@@ -21,14 +21,10 @@ fn several_chains_are_completed_in_order() {
     let mut d = spec_device();
     d.resize(GIB).unwrap();
     let mut queue = RequestQueue::default();
-    let heads: Vec<u16> = [
-        plug_bytes(BASE, 1),
-        plug_bytes(BASE, 1),
-        Request::State(BlockRange::new(BASE, 2)).encode(),
-    ]
-    .iter()
-    .map(|bytes| queue.add(Chain::new(bytes, 10)).unwrap())
-    .collect();
+    let heads: Vec<u16> = [plug_bytes(BASE, 1), plug_bytes(BASE, 1), Request::State(BlockRange::new(BASE, 2)).encode()]
+        .iter()
+        .map(|bytes| queue.add(Chain::new(bytes, 10)).unwrap())
+        .collect();
     let run = d.process_queue(&mut queue);
     assert_eq!(run.completed, 3);
     assert_eq!(run.stopped, None);
@@ -43,12 +39,7 @@ fn several_chains_are_completed_in_order() {
         vec![
             (heads[0], Response::Ack.encode().to_vec()),
             (heads[1], Response::ERROR.encode().to_vec()),
-            (
-                heads[2],
-                Response::AckState(virtio_mem::BlockState::Mixed)
-                    .encode()
-                    .to_vec()
-            ),
+            (heads[2], Response::AckState(virtio_mem::BlockState::Mixed).encode().to_vec()),
         ]
     );
     assert_eq!(queue.interrupts(), 3, "one notification per completion");
@@ -61,20 +52,11 @@ fn a_violation_stops_the_queue_until_reset() {
     d.take_config_interrupt();
     let mut queue = RequestQueue::default();
     queue.add(Chain::new(&plug_bytes(BASE, 1), 10)).unwrap();
-    queue
-        .add(Chain::new(&plug_bytes(BASE, 1)[..20], 10))
-        .unwrap();
-    queue
-        .add(Chain::new(&plug_bytes(BASE + 2 * MIB, 1), 10))
-        .unwrap();
+    queue.add(Chain::new(&plug_bytes(BASE, 1)[..20], 10)).unwrap();
+    queue.add(Chain::new(&plug_bytes(BASE + 2 * MIB, 1), 10)).unwrap();
     let run = d.process_queue(&mut queue);
     assert_eq!(run.completed, 1);
-    assert_eq!(
-        run.stopped,
-        Some(Stop::Violation(ProtocolViolation::RequestTooShort {
-            readable: 20
-        }))
-    );
+    assert_eq!(run.stopped, Some(Stop::Violation(ProtocolViolation::RequestTooShort { readable: 20 })));
     assert_eq!(queue.lost(), 1);
     assert_eq!(queue.available_len(), 1);
     assert!(d.status().contains(DeviceStatus::DEVICE_NEEDS_RESET));
@@ -94,11 +76,7 @@ fn a_violation_stops_the_queue_until_reset() {
 #[test]
 fn short_response_buffers_and_unknown_types_are_violations() {
     for (readable, writable, violation) in [
-        (
-            plug_bytes(BASE, 1).to_vec(),
-            9,
-            ProtocolViolation::ResponseTooSmall { writable: 9 },
-        ),
+        (plug_bytes(BASE, 1).to_vec(), 9, ProtocolViolation::ResponseTooSmall { writable: 9 }),
         (
             {
                 let mut b = plug_bytes(BASE, 1);
@@ -117,11 +95,7 @@ fn short_response_buffers_and_unknown_types_are_violations() {
             10,
             ProtocolViolation::UnknownRequestType { request_type: 256 },
         ),
-        (
-            vec![],
-            10,
-            ProtocolViolation::RequestTooShort { readable: 0 },
-        ),
+        (vec![], 10, ProtocolViolation::RequestTooShort { readable: 0 }),
     ] {
         let mut d = spec_device();
         d.resize(GIB).unwrap();
@@ -143,13 +117,7 @@ fn gathered_buffers_extra_bytes_and_split_responses() {
     let (a, b) = long.split_at(5);
     let (mut first, mut second) = ([0u8; 4], [0u8; 30]);
     let outcome = d.process_chain(&[a, b], &mut [&mut first, &mut second]);
-    assert_eq!(
-        outcome,
-        ChainOutcome::Completed {
-            response: Response::Ack,
-            used_len: 10
-        }
-    );
+    assert_eq!(outcome, ChainOutcome::Completed { response: Response::Ack, used_len: 10 });
     let mut written = first.to_vec();
     written.extend_from_slice(&second[..6]);
     assert_eq!(written, Response::Ack.encode());
@@ -158,15 +126,11 @@ fn gathered_buffers_extra_bytes_and_split_responses() {
 
 #[test]
 fn requests_wait_for_driver_ok() {
-    let device =
-        virtio_mem::VirtioMemDevice::new(spec_properties(), virtio_mem::SimulatedMemory::new())
-            .unwrap();
+    let device = virtio_mem::VirtioMemDevice::new(spec_properties(), virtio_mem::SimulatedMemory::new()).unwrap();
     let mut transport = InProcessTransport::new(device);
     assert_eq!(
         transport.request(Request::UnplugAll),
-        Err(TransportError::NotReady(NotReady::NotActivated {
-            status: 0
-        }))
+        Err(TransportError::NotReady(NotReady::NotActivated { status: 0 }))
     );
     transport.set_status(1 | 2);
     transport.set_driver_features(1 << 40);
@@ -205,14 +169,10 @@ fn config_reads_through_the_transport() {
     transport.device_mut().resize(GIB).unwrap();
     let config = transport.read_config_space().unwrap();
     assert_eq!(config, transport.device().config());
-    let usable = transport
-        .read_config_u64(virtio_mem::config::offset::USABLE_REGION_SIZE)
-        .unwrap();
+    let usable = transport.read_config_u64(virtio_mem::config::offset::USABLE_REGION_SIZE).unwrap();
     assert_eq!(usable, GIB + 256 * MIB);
     let mut node = [0u8; 2];
-    transport
-        .read_config(virtio_mem::config::offset::NODE_ID, &mut node)
-        .unwrap();
+    transport.read_config(virtio_mem::config::offset::NODE_ID, &mut node).unwrap();
     assert_eq!(node, [0, 0]);
     assert!(transport.read_config(55, &mut [0u8; 2]).is_err());
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use virtio_mem::profile::{USABLE_EXTENT_ARM, USABLE_EXTENT_X86};
 use virtio_mem::{
-    BlockRange, DeviceProperties, InProcessTransport, Profile, Request, SimulatedMemory,
-    TraceEvent, VirtioMemDevice, VirtioMemTransport,
+    BlockRange, DeviceProperties, InProcessTransport, Profile, Request, SimulatedMemory, TraceEvent, VirtioMemDevice,
+    VirtioMemTransport,
 };
 
 fn fixtures_root() -> PathBuf {
@@ -33,17 +33,13 @@ fn parse_size(text: &str) -> u64 {
 }
 
 fn parse_hex(text: &str) -> u64 {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|_| panic!("bad hex {text}"))
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("bad hex {text}"))
 }
 
 /// `key=value` tokens of the first `device=` line of a device.txt.
 fn device_line(step: &Path) -> BTreeMap<String, String> {
     let text = fs::read_to_string(step.join("observed/device.txt")).expect("device.txt");
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("device="))
-        .expect("a device line");
+    let line = text.lines().find(|line| line.starts_with("device=")).expect("a device line");
     line.split_whitespace()
         .filter_map(|token| token.split_once('='))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -53,14 +49,9 @@ fn device_line(step: &Path) -> BTreeMap<String, String> {
 /// The scenario's device properties, from scenario.txt and the first step.
 fn scenario_properties(scenario: &Path, first_step: &Path) -> DeviceProperties {
     let text = fs::read_to_string(scenario.join("scenario.txt")).expect("scenario.txt");
-    let device = text
-        .lines()
-        .find_map(|line| line.strip_prefix("virtio-mem device: "))
-        .expect("a virtio-mem device line");
-    assert!(
-        !text.contains("vm1"),
-        "replay handles single-device scenarios only"
-    );
+    let device =
+        text.lines().find_map(|line| line.strip_prefix("virtio-mem device: ")).expect("a virtio-mem device line");
+    assert!(!text.contains("vm1"), "replay handles single-device scenarios only");
     let field = |name: &str| {
         device
             .split_whitespace()
@@ -73,25 +64,15 @@ fn scenario_properties(scenario: &Path, first_step: &Path) -> DeviceProperties {
     let recorded = device_line(first_step);
     assert_eq!(parse_hex(&recorded["max-size"]), region_size);
     assert_eq!(parse_hex(&recorded["block-size"]), block_size);
-    let qemu_line = text
-        .lines()
-        .find(|line| line.contains("-device virtio-mem-pci"))
-        .expect("qemu command line");
+    let qemu_line = text.lines().find(|line| line.contains("-device virtio-mem-pci")).expect("qemu command line");
     let initial_requested = qemu_line
         .split([',', ' '])
         .find_map(|token| token.strip_prefix("requested-size="))
         .map_or(0, |value| value.parse::<u64>().expect("requested-size"));
-    let mut properties =
-        DeviceProperties::new(parse_hex(&recorded["memaddr"]), region_size, block_size)
-            .with_requested_size(initial_requested)
-            .with_trace(true);
-    properties.profile = Profile::Qemu {
-        usable_extent: if arm {
-            USABLE_EXTENT_ARM
-        } else {
-            USABLE_EXTENT_X86
-        },
-    };
+    let mut properties = DeviceProperties::new(parse_hex(&recorded["memaddr"]), region_size, block_size)
+        .with_requested_size(initial_requested)
+        .with_trace(true);
+    properties.profile = Profile::Qemu { usable_extent: if arm { USABLE_EXTENT_ARM } else { USABLE_EXTENT_X86 } };
     properties
 }
 
@@ -101,29 +82,26 @@ fn qemu_trace_line(event: &TraceEvent) -> Option<String> {
         TraceEvent::UsableRegionResized { old, new } => {
             format!("virtio_mem_resized_usable_region old_size={old:#x}new_size={new:#x}")
         }
-        TraceEvent::PlugRequest(range) => format!(
-            "virtio_mem_plug_request addr={:#x} nb_blocks={}",
-            range.addr, range.nb_blocks
-        ),
-        TraceEvent::UnplugRequest(range) => format!(
-            "virtio_mem_unplug_request addr={:#x} nb_blocks={}",
-            range.addr, range.nb_blocks
-        ),
+        TraceEvent::PlugRequest(range) => {
+            format!("virtio_mem_plug_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
+        }
+        TraceEvent::UnplugRequest(range) => {
+            format!("virtio_mem_unplug_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
+        }
         TraceEvent::UnplugAllRequest => "virtio_mem_unplug_all_request".to_owned(),
         TraceEvent::UnpluggedAll => "virtio_mem_unplugged_all".to_owned(),
-        TraceEvent::StateRequest(range) => format!(
-            "virtio_mem_state_request addr={:#x} nb_blocks={}",
-            range.addr, range.nb_blocks
-        ),
+        TraceEvent::StateRequest(range) => {
+            format!("virtio_mem_state_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
+        }
         TraceEvent::StateResponse(state) => {
             format!("virtio_mem_state_response state={}", *state as u16)
         }
         TraceEvent::SendResponse(response) => {
             format!("virtio_mem_send_response type={}", *response as u16)
         }
-        TraceEvent::SizeChanged { .. }
-        | TraceEvent::ConfigInterrupt(_)
-        | TraceEvent::ProtocolViolation(_) => return None,
+        TraceEvent::SizeChanged { .. } | TraceEvent::ConfigInterrupt(_) | TraceEvent::ProtocolViolation(_) => {
+            return None;
+        }
     })
 }
 
@@ -189,15 +167,12 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
         let name = step.file_name().and_then(|n| n.to_str()).expect("name");
         let where_ = format!("{}", step.strip_prefix(fixtures_root()).unwrap().display());
         let action = fs::read_to_string(step.join("observed/action.txt")).unwrap_or_default();
-        let command = action
-            .lines()
-            .find_map(|line| line.strip_prefix("command="))
-            .unwrap_or("");
+        let command = action.lines().find_map(|line| line.strip_prefix("command=")).unwrap_or("");
         // The host or guest action that starts the step.
         if name == "0-nodriver" {
             // QEMU start: realize, then the machine's first system reset.
-            let device = VirtioMemDevice::new(properties, SimulatedMemory::new())
-                .expect("scenario properties are valid");
+            let device =
+                VirtioMemDevice::new(properties, SimulatedMemory::new()).expect("scenario properties are valid");
             let mut device = device;
             device.system_reset();
             transport = Some(InProcessTransport::new(device));
@@ -207,20 +182,14 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
                 load_driver(transport);
             } else if let Some(size) = command.strip_prefix("qom-set vm0 requested-size ") {
                 let size: u64 = size.trim().parse().expect("size");
-                transport
-                    .device_mut()
-                    .resize(size)
-                    .expect("resize accepted");
+                transport.device_mut().resize(size).expect("resize accepted");
                 assert!(transport.take_interrupts().config_changed, "{where_}");
                 totals.resizes += 1;
             } else if command.starts_with("rmmod") {
                 // Driver removal resets the virtio device (status 0).
                 transport.set_status(0);
             } else {
-                assert!(
-                    command.starts_with("fill"),
-                    "{where_}: unhandled action {command:?}"
-                );
+                assert!(command.starts_with("fill"), "{where_}: unhandled action {command:?}");
             }
         }
         let transport = transport.as_mut().expect("device exists");
@@ -229,18 +198,11 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
         let expected: Vec<&str> = log.lines().filter(|line| !line.is_empty()).collect();
         for line in &expected {
             if let Some(request) = recorded_request(line) {
-                transport
-                    .request(request)
-                    .unwrap_or_else(|error| panic!("{where_}: {line}: {error}"));
+                transport.request(request).unwrap_or_else(|error| panic!("{where_}: {line}: {error}"));
                 totals.requests += 1;
             }
         }
-        let produced: Vec<String> = transport
-            .device_mut()
-            .take_trace()
-            .iter()
-            .filter_map(qemu_trace_line)
-            .collect();
+        let produced: Vec<String> = transport.device_mut().take_trace().iter().filter_map(qemu_trace_line).collect();
         assert_eq!(produced, expected, "{where_}: trace differs from QEMU's");
         totals.trace_lines += expected.len();
         // QEMU's view at the end of the step.
@@ -250,20 +212,9 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
         assert_eq!(parse_hex(&recorded["memaddr"]), config.addr, "{where_}");
         assert_eq!(parse_hex(&recorded["max-size"]), config.region_size);
         assert_eq!(parse_hex(&recorded["block-size"]), config.block_size);
-        assert_eq!(
-            parse_hex(&recorded["requested-size"]),
-            config.requested_size,
-            "{where_}: requested-size"
-        );
-        assert_eq!(
-            parse_hex(&recorded["size"]),
-            config.plugged_size,
-            "{where_}: plugged size"
-        );
-        assert_eq!(
-            recorded["node"].parse::<u16>().expect("node"),
-            config.node_id
-        );
+        assert_eq!(parse_hex(&recorded["requested-size"]), config.requested_size, "{where_}: requested-size");
+        assert_eq!(parse_hex(&recorded["size"]), config.plugged_size, "{where_}: plugged size");
+        assert_eq!(recorded["node"].parse::<u16>().expect("node"), config.node_id);
         device.check_invariants().expect("invariants hold");
         assert_eq!(device.backend().violation_count(), 0);
         assert_eq!(device.driver_config_writes(), 0);
@@ -299,24 +250,11 @@ fn replays_every_recorded_scenario_exactly_as_qemu_answered() {
     }
     println!(
         "replayed {} scenarios, {} steps, {} host resizes, {} driver requests, {} trace lines, {} device.txt checks",
-        totals.scenarios,
-        totals.steps,
-        totals.resizes,
-        totals.requests,
-        totals.trace_lines,
-        totals.device_checks
+        totals.scenarios, totals.steps, totals.resizes, totals.requests, totals.trace_lines, totals.device_checks
     );
     // x86-64 (6.1 and 6.12) and arm64 recordings are all present.
-    assert!(
-        scenarios
-            .iter()
-            .any(|s| s.to_string_lossy().contains("arm64"))
-    );
-    assert!(
-        scenarios
-            .iter()
-            .any(|s| s.to_string_lossy().contains("6.12"))
-    );
+    assert!(scenarios.iter().any(|s| s.to_string_lossy().contains("arm64")));
+    assert!(scenarios.iter().any(|s| s.to_string_lossy().contains("6.12")));
     assert_eq!(totals.scenarios, 14);
     assert!(totals.requests > 500, "{} requests", totals.requests);
 }

@@ -6,20 +6,15 @@ mod common;
 
 use common::*;
 use virtio_mem::{
-    BlockRange, BlockState, ConfigSpace, CreateError, DecodedResponse, DeviceProperties,
-    DeviceStatus, Features, InProcessTransport, Request, ResizeError, Response, SimulatedMemory,
-    StatusError, ViolationKind, VirtioMemDevice, VirtioMemTransport,
+    BlockRange, BlockState, ConfigSpace, CreateError, DecodedResponse, DeviceProperties, DeviceStatus, Features,
+    InProcessTransport, Request, ResizeError, Response, SimulatedMemory, StatusError, ViolationKind, VirtioMemDevice,
+    VirtioMemTransport,
 };
 
 const BASE: u64 = 0x1_4000_0000;
 
 fn fixed_fields(config: ConfigSpace) -> (u64, u16, u64, u64) {
-    (
-        config.block_size,
-        config.node_id,
-        config.addr,
-        config.region_size,
-    )
+    (config.block_size, config.node_id, config.addr, config.region_size)
 }
 
 /// A request's bytes with every padding byte (and for UNPLUG_ALL every
@@ -96,9 +91,7 @@ fn d05_block_size_power_of_two() {
     let bad = DeviceProperties::new(0, 12 * MIB, 3 * MIB);
     assert_eq!(
         VirtioMemDevice::new(bad, SimulatedMemory::new()).unwrap_err(),
-        CreateError::BlockSizeNotPowerOfTwo {
-            block_size: 3 * MIB
-        }
+        CreateError::BlockSizeNotPowerOfTwo { block_size: 3 * MIB }
     );
     assert!(spec_device().block_size().is_power_of_two());
 }
@@ -116,22 +109,10 @@ fn d06_sizes_and_addr_are_block_multiples() {
         Err(CreateError::NotBlockAligned { .. })
     ));
     let mut d = spec_device();
-    assert_eq!(
-        d.resize(3 * MIB),
-        Err(ResizeError::NotBlockAligned {
-            requested_size: 3 * MIB,
-            block_size: 2 * MIB
-        })
-    );
+    assert_eq!(d.resize(3 * MIB), Err(ResizeError::NotBlockAligned { requested_size: 3 * MIB, block_size: 2 * MIB }));
     d.resize(300 * MIB).unwrap();
     let c = d.config();
-    for value in [
-        c.addr,
-        c.region_size,
-        c.usable_region_size,
-        c.plugged_size,
-        c.requested_size,
-    ] {
+    for value in [c.addr, c.region_size, c.usable_region_size, c.plugged_size, c.requested_size] {
         assert_eq!(value % c.block_size, 0);
     }
 }
@@ -200,31 +181,18 @@ fn d11_interrupt_even_when_nothing_changed() {
     d.resize(GIB).unwrap();
     assert!(d.take_config_interrupt());
     // No usable-region update is traced for an unchanged value.
-    assert!(
-        !d.trace()[trace_before..]
-            .iter()
-            .any(|e| matches!(e, virtio_mem::TraceEvent::UsableRegionResized { .. }))
-    );
+    assert!(!d.trace()[trace_before..].iter().any(|e| matches!(e, virtio_mem::TraceEvent::UsableRegionResized { .. })));
 }
 
 #[test]
 fn d12_device_refuses_driver_without_unplugged_inaccessible() {
     let mut d = VirtioMemDevice::new(spec_properties(), SimulatedMemory::new()).unwrap();
-    assert!(
-        d.device_features()
-            .contains(Features::UNPLUGGED_INACCESSIBLE)
-    );
+    assert!(d.device_features().contains(Features::UNPLUGGED_INACCESSIBLE));
     d.set_status(3).unwrap();
     d.set_driver_features(Features::VERSION_1.bits());
-    assert_eq!(
-        d.set_status(3 | 8),
-        Err(StatusError::UnpluggedInaccessibleRequired)
-    );
+    assert_eq!(d.set_status(3 | 8), Err(StatusError::UnpluggedInaccessibleRequired));
     assert!(!d.status().contains(DeviceStatus::FEATURES_OK));
-    assert_eq!(
-        d.set_status(3 | 8 | 4),
-        Err(StatusError::UnpluggedInaccessibleRequired)
-    );
+    assert_eq!(d.set_status(3 | 8 | 4), Err(StatusError::UnpluggedInaccessibleRequired));
     let mut transport = InProcessTransport::new(d);
     let plug = Request::Plug(BlockRange::new(BASE, 1));
     assert!(transport.request(plug).is_err());
@@ -240,9 +208,7 @@ fn d12_device_refuses_driver_without_unplugged_inaccessible() {
 fn d13_device_reset_keeps_block_states() {
     let mut transport = InProcessTransport::new(spec_device());
     transport.device_mut().resize(GIB).unwrap();
-    transport
-        .request(Request::Plug(BlockRange::new(BASE, 64)))
-        .unwrap();
+    transport.request(Request::Plug(BlockRange::new(BASE, 64))).unwrap();
     let words = transport.device().bitmap().clone();
     transport.set_status(0);
     assert_eq!(transport.device().bitmap(), &words);
@@ -293,10 +259,7 @@ fn d17_unplugged_contents_are_discarded() {
     plug(&mut d, BASE + 2 * MIB, 1);
     let mut buf = [0xffu8; 64];
     d.cpu_read(BASE + 2 * MIB + 8, &mut buf).unwrap();
-    assert_eq!(
-        buf, [0; 64],
-        "reads as zero after unplug, like QEMU's discard"
-    );
+    assert_eq!(buf, [0; 64], "reads as zero after unplug, like QEMU's discard");
 }
 
 #[test]
@@ -350,21 +313,12 @@ fn d20_cpu_reads_of_unplugged_usable_memory_without_inaccessible() {
     d.cpu_read(BASE + 2 * GIB, &mut buf).unwrap();
     d.dma_read(BASE, &mut buf).unwrap();
     let kinds: Vec<_> = d.backend().violations().iter().map(|v| v.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            ViolationKind::ReadOutsideUsable,
-            ViolationKind::DmaReadUnplugged
-        ]
-    );
+    assert_eq!(kinds, [ViolationKind::ReadOutsideUsable, ViolationKind::DmaReadUnplugged]);
     // With UNPLUGGED_INACCESSIBLE negotiated the same CPU read is a violation.
     let mut d = spec_device();
     d.resize(GIB).unwrap();
     assert_eq!(d.cpu_read(BASE, &mut buf).unwrap().violations, 1);
-    assert_eq!(
-        d.backend().violations()[0].kind,
-        ViolationKind::ReadInaccessible
-    );
+    assert_eq!(d.backend().violations()[0].kind, ViolationKind::ReadInaccessible);
 }
 
 #[test]
@@ -385,10 +339,7 @@ fn d21_d22_system_reset_unplugs_everything() {
 fn d23_persistent_suspend_keeps_blocks_across_wakeup() {
     let mut properties = spec_properties();
     properties.persistent_suspend = true;
-    let mut d = activated_with(
-        properties,
-        Features::UNPLUGGED_INACCESSIBLE | Features::PERSISTENT_SUSPEND,
-    );
+    let mut d = activated_with(properties, Features::UNPLUGGED_INACCESSIBLE | Features::PERSISTENT_SUSPEND);
     d.resize(GIB).unwrap();
     plug(&mut d, BASE, 64);
     d.cpu_write(BASE, b"suspended").unwrap();
@@ -406,12 +357,7 @@ fn d24_d25_plug_ignores_padding() {
     for t in [&mut clean, &mut dirty] {
         t.device_mut().resize(GIB).unwrap();
     }
-    for (addr, nb) in [
-        (BASE, 64),
-        (BASE, 1),
-        (BASE + MIB, 1),
-        (BASE + 0x5000_0000 - 2 * MIB, 2),
-    ] {
+    for (addr, nb) in [(BASE, 64), (BASE, 1), (BASE + MIB, 1), (BASE + 0x5000_0000 - 2 * MIB, 2)] {
         let request = Request::Plug(BlockRange::new(addr, nb));
         let a = submit(&mut clean, &request.encode());
         let b = submit(&mut dirty, &with_garbage_padding(request, false));
@@ -487,12 +433,7 @@ fn d32_unplug_error_on_bad_ranges() {
     d.resize(GIB).unwrap();
     plug(&mut d, BASE, 64);
     let usable_end = BASE + d.usable_region_size();
-    for (addr, nb) in [
-        (BASE + MIB, 1),
-        (BASE, 0),
-        (usable_end, 1),
-        (BASE - 2 * MIB, 2),
-    ] {
+    for (addr, nb) in [(BASE + MIB, 1), (BASE, 0), (usable_end, 1), (BASE - 2 * MIB, 2)] {
         assert_eq!(unplug(&mut d, addr, nb), Response::ERROR, "{addr:#x}+{nb}");
     }
     assert_eq!(d.plugged_size(), 128 * MIB);
@@ -564,11 +505,7 @@ fn d39_d40_unplug_all_ack_with_everything_unplugged() {
     assert_eq!(unplug_all(&mut d), Response::Ack);
     assert_eq!(d.plugged_size(), 0);
     assert_eq!(d.bitmap().count_ones(), 0);
-    assert_eq!(
-        unplug_all(&mut d),
-        Response::Ack,
-        "also with nothing plugged"
-    );
+    assert_eq!(unplug_all(&mut d), Response::Ack, "also with nothing plugged");
 }
 
 #[test]
@@ -597,12 +534,7 @@ fn d44_state_error_on_bad_ranges() {
     let mut d = spec_device();
     d.resize(GIB).unwrap();
     let usable_end = BASE + d.usable_region_size();
-    for (addr, nb) in [
-        (BASE + MIB, 1),
-        (BASE, 0),
-        (usable_end, 1),
-        (usable_end - 2 * MIB, 2),
-    ] {
+    for (addr, nb) in [(BASE + MIB, 1), (BASE, 0), (usable_end, 1), (usable_end - 2 * MIB, 2)] {
         let response = state(&mut d, addr, nb);
         assert_eq!(response, Response::ERROR, "{addr:#x}+{nb}");
         assert_eq!(&response.encode()[8..10], &[0, 0]);
@@ -614,24 +546,12 @@ fn d45_d46_state_answers() {
     let mut d = spec_device();
     d.resize(GIB).unwrap();
     d.set_migration_in_progress(true); // STATE never answers BUSY
-    assert_eq!(
-        state(&mut d, BASE, 64),
-        Response::AckState(BlockState::Unplugged)
-    );
+    assert_eq!(state(&mut d, BASE, 64), Response::AckState(BlockState::Unplugged));
     d.set_migration_in_progress(false);
     plug(&mut d, BASE, 64);
-    assert_eq!(
-        state(&mut d, BASE, 64),
-        Response::AckState(BlockState::Plugged)
-    );
-    assert_eq!(
-        state(&mut d, BASE + 126 * MIB, 2),
-        Response::AckState(BlockState::Mixed)
-    );
-    assert_eq!(
-        state(&mut d, BASE + 128 * MIB, 1),
-        Response::AckState(BlockState::Unplugged)
-    );
+    assert_eq!(state(&mut d, BASE, 64), Response::AckState(BlockState::Plugged));
+    assert_eq!(state(&mut d, BASE + 126 * MIB, 2), Response::AckState(BlockState::Mixed));
+    assert_eq!(state(&mut d, BASE + 128 * MIB, 1), Response::AckState(BlockState::Unplugged));
     assert_eq!(d.stats().responses, [5, 0, 0, 0]); // 4 STATE + 1 PLUG
 }
 
@@ -654,10 +574,7 @@ fn r6_writes_to_unplugged_memory_are_violations_and_dropped() {
     d.dma_write(BASE + 4 * MIB, &[9; 8]).unwrap();
     assert_eq!(d.backend().violation_count(), 2);
     assert_eq!(d.backend().resident_bytes(), 0, "the writes were dropped");
-    assert_eq!(
-        d.backend().violations()[0].kind,
-        ViolationKind::WriteUnplugged
-    );
+    assert_eq!(d.backend().violations()[0].kind, ViolationKind::WriteUnplugged);
     // Accesses outside the region are refused, not recorded.
     assert!(d.cpu_read(BASE + 4 * GIB, &mut [0u8; 1]).is_err());
     assert!(d.cpu_write(u64::MAX, &[0u8; 2]).is_err());

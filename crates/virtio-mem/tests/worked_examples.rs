@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use virtio_mem::{
-    BlockState, DeviceStatus, InProcessTransport, Profile, ProtocolViolation, Response,
-    TransportError, VirtioMemTransport,
+    BlockState, DeviceStatus, InProcessTransport, Profile, ProtocolViolation, Response, TransportError,
+    VirtioMemTransport,
 };
 
 /// §10.1 and §10.2 up to row 16: the device after the host resize to 1 GiB
@@ -25,14 +25,8 @@ fn device_after_row_16() -> virtio_mem::VirtioMemDevice<virtio_mem::SimulatedMem
 fn s10_initial_config() {
     let d = spec_device();
     let c = d.config();
-    assert_eq!(
-        (c.block_size, c.node_id, c.addr, c.region_size),
-        (0x20_0000, 0, 0x1_4000_0000, 0x1_0000_0000)
-    );
-    assert_eq!(
-        (c.usable_region_size, c.plugged_size, c.requested_size),
-        (0, 0, 0)
-    );
+    assert_eq!((c.block_size, c.node_id, c.addr, c.region_size), (0x20_0000, 0, 0x1_4000_0000, 0x1_0000_0000));
+    assert_eq!((c.usable_region_size, c.plugged_size, c.requested_size), (0, 0, 0));
     assert_eq!(d.block_count(), 2048);
 }
 
@@ -66,18 +60,9 @@ fn s10_2_request_sequence() {
     assert_eq!(d.plugged_size(), 0x4000_0000);
     assert_eq!(plug(&mut d, 0x1_8000_0000, 1), Response::Nack); // 15
     assert_eq!(plug(&mut d, 0x1_4000_0000, 1), Response::Nack); // 16: row 2 before row 3
-    assert_eq!(
-        state(&mut d, 0x1_4000_0000, 512),
-        Response::AckState(BlockState::Plugged)
-    ); // 17
-    assert_eq!(
-        state(&mut d, 0x1_7FE0_0000, 2),
-        Response::AckState(BlockState::Mixed)
-    ); // 18
-    assert_eq!(
-        state(&mut d, 0x1_8000_0000, 128),
-        Response::AckState(BlockState::Unplugged)
-    ); // 19
+    assert_eq!(state(&mut d, 0x1_4000_0000, 512), Response::AckState(BlockState::Plugged)); // 17
+    assert_eq!(state(&mut d, 0x1_7FE0_0000, 2), Response::AckState(BlockState::Mixed)); // 18
+    assert_eq!(state(&mut d, 0x1_8000_0000, 128), Response::AckState(BlockState::Unplugged)); // 19
     assert_eq!(state(&mut d, 0x1_8FE0_0000, 2), Response::ERROR); // 20
     assert_eq!(d.plugged_size(), 0x4000_0000);
     d.check_invariants().unwrap();
@@ -104,10 +89,7 @@ fn s10_2_note_unknown_type_and_short_buffer_need_reset() {
         assert!(transport.take_interrupts().config_changed);
         // No further requests until the driver resets the device.
         let plug = virtio_mem::Request::Plug(virtio_mem::BlockRange::new(0x1_4000_0000, 1));
-        assert!(matches!(
-            transport.request(plug),
-            Err(TransportError::NotReady(_))
-        ));
+        assert!(matches!(transport.request(plug), Err(TransportError::NotReady(_))));
         assert_eq!(transport.device().plugged_size(), 0);
         let offered = transport.device_features();
         transport.set_status(0);
@@ -118,10 +100,7 @@ fn s10_2_note_unknown_type_and_short_buffer_need_reset() {
         let answer = transport.request(plug).unwrap();
         assert_eq!(answer.raw_type, 0);
     }
-    assert_eq!(
-        ProtocolViolation::UnknownRequestType { request_type: 7 }.to_string(),
-        "unknown request type 7"
-    );
+    assert_eq!(ProtocolViolation::UnknownRequestType { request_type: 7 }.to_string(), "unknown request type 7");
 }
 
 fn device_after_row_25() -> virtio_mem::VirtioMemDevice<virtio_mem::SimulatedMemory> {
@@ -167,10 +146,7 @@ fn s10_4_migration_window() {
     d.resize(GIB).unwrap();
     assert_eq!(plug(&mut d, 0x1_8000_0000, 1), Response::Nack);
     // STATE answers normally.
-    assert_eq!(
-        state(&mut d, 0x1_4000_0000, 512),
-        Response::AckState(BlockState::Plugged)
-    );
+    assert_eq!(state(&mut d, 0x1_4000_0000, 512), Response::AckState(BlockState::Plugged));
     // UNPLUG_ALL: BUSY with memory plugged.
     assert_eq!(unplug_all(&mut d), Response::Busy);
     assert_eq!(d.plugged_size(), GIB);
@@ -212,11 +188,7 @@ fn s10_7_system_reset() {
     let mut d = device_after_row_25();
     d.set_migration_in_progress(true);
     d.system_reset();
-    assert_eq!(
-        d.plugged_size(),
-        0x12A0_0000,
-        "busy: reset leaves memory plugged"
-    );
+    assert_eq!(d.plugged_size(), 0x12A0_0000, "busy: reset leaves memory plugged");
     assert_eq!(d.usable_region_size(), 0x5000_0000);
     d.set_migration_in_progress(false);
     d.system_reset();

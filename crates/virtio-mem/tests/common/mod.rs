@@ -2,8 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use virtio_mem::{
-    BlockRange, DeviceProperties, Features, Profile, Request, Response, SimulatedMemory,
-    VirtioMemDevice,
+    BlockRange, DeviceProperties, Features, Profile, Request, Response, SimulatedMemory, VirtioMemDevice,
 };
 
 pub const MIB: u64 = 1 << 20;
@@ -17,10 +16,7 @@ pub fn spec_properties() -> DeviceProperties {
 
 /// A device with the given properties whose driver accepted `features`
 /// (plus VERSION_1) and set DRIVER_OK.
-pub fn activated_with(
-    properties: DeviceProperties,
-    features: Features,
-) -> VirtioMemDevice<SimulatedMemory> {
+pub fn activated_with(properties: DeviceProperties, features: Features) -> VirtioMemDevice<SimulatedMemory> {
     let mut device = VirtioMemDevice::new(properties, SimulatedMemory::new()).expect("valid");
     activate(&mut device, features);
     device
@@ -38,11 +34,8 @@ pub fn spec_device() -> VirtioMemDevice<SimulatedMemory> {
 /// A device of `profile` over the §10 region, activated with all offered
 /// features.
 pub fn profile_device(profile: Profile) -> VirtioMemDevice<SimulatedMemory> {
-    let mut device = VirtioMemDevice::new(
-        spec_properties().with_profile(profile),
-        SimulatedMemory::new(),
-    )
-    .expect("valid");
+    let mut device =
+        VirtioMemDevice::new(spec_properties().with_profile(profile), SimulatedMemory::new()).expect("valid");
     let offered = device.device_features();
     activate(&mut device, offered);
     device
@@ -57,27 +50,15 @@ pub fn activate<B: virtio_mem::MemoryBackend>(device: &mut VirtioMemDevice<B>, f
     device.set_status(1 | 2 | 8 | 4).expect("driver ok");
 }
 
-pub fn plug<B: virtio_mem::MemoryBackend>(
-    d: &mut VirtioMemDevice<B>,
-    addr: u64,
-    nb: u16,
-) -> Response {
+pub fn plug<B: virtio_mem::MemoryBackend>(d: &mut VirtioMemDevice<B>, addr: u64, nb: u16) -> Response {
     d.execute(Request::Plug(BlockRange::new(addr, nb)))
 }
 
-pub fn unplug<B: virtio_mem::MemoryBackend>(
-    d: &mut VirtioMemDevice<B>,
-    addr: u64,
-    nb: u16,
-) -> Response {
+pub fn unplug<B: virtio_mem::MemoryBackend>(d: &mut VirtioMemDevice<B>, addr: u64, nb: u16) -> Response {
     d.execute(Request::Unplug(BlockRange::new(addr, nb)))
 }
 
-pub fn state<B: virtio_mem::MemoryBackend>(
-    d: &mut VirtioMemDevice<B>,
-    addr: u64,
-    nb: u16,
-) -> Response {
+pub fn state<B: virtio_mem::MemoryBackend>(d: &mut VirtioMemDevice<B>, addr: u64, nb: u16) -> Response {
     d.execute(Request::State(BlockRange::new(addr, nb)))
 }
 
