@@ -49,7 +49,8 @@ pub use error::{AdjustConflict, Error};
 pub use flags::{Desc, FlagName, FlagNames, Flags, ResourceType, bus};
 pub use ops::{Adjustment, Constraint, IntoName};
 pub use profile::{
-    DriverManagedMarker, ExclusiveRule, FreeRegionRule, KernelProfile, KernelVersion, RegionIntersectsRule, WalkerScope,
+    DevmemRules, DriverManagedMarker, ExclusiveRule, FreeRegionRule, KernelProfile, KernelVersion,
+    RegionIntersectsRule, WalkerScope, X86DevmemRule,
 };
 pub use query::{ExclusiveHit, ExclusiveParams, ExclusiveReason, Found, RegionIntersects, Walk};
 pub use range::{Range, align_up};

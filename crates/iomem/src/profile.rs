@@ -120,6 +120,55 @@ pub enum DriverManagedMarker {
     SysramDriverManaged,
 }
 
+/// How x86's `devmem_is_allowed` orders its tests (devmem-policy.md §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum X86DevmemRule {
+    /// v4.10 and older: first MiB → allowed; exclusive → denied; not RAM
+    /// (`page_is_ram`) → allowed; RAM → denied. No zero-filled reads.
+    FirstMibAllowed,
+    /// v4.11–v4.17 (CVE-2017-7889): `page_is_ram` first (first MiB → 2,
+    /// zero-filled reads; else denied), then exclusive (first MiB → 1,
+    /// else denied), else allowed.
+    ZeroFillPageIsRam,
+    /// v4.18+: as above, but the RAM test is `region_intersects(page,
+    /// SYSTEM_RAM) != DISJOINT` (partial and non-busy RAM count).
+    ZeroFillRegionIntersects,
+}
+
+/// Version-dependent rules of the `/dev/mem` driver (devmem-policy.md §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DevmemRules {
+    /// x86 `devmem_is_allowed` variant.
+    pub x86: X86DevmemRule,
+    /// `open` checks kernel lockdown (v5.4+).
+    pub lockdown: bool,
+    /// A claim on the iomem root revokes existing mappings under
+    /// `CONFIG_IO_STRICT_DEVMEM` (v5.8+).
+    pub revocation: bool,
+    /// x86 with PAT and `CONFIG_STRICT_DEVMEM=n` refuses mmap of pages with
+    /// `V == 0` with `-EINVAL` (before v6.16).
+    pub pat_refuses_without_strict: bool,
+}
+
+impl DevmemRules {
+    /// The rules of a kernel version.
+    pub const fn for_version(v: KernelVersion) -> DevmemRules {
+        let x86 = if v.at_least(4, 18) {
+            X86DevmemRule::ZeroFillRegionIntersects
+        } else if v.at_least(4, 11) {
+            X86DevmemRule::ZeroFillPageIsRam
+        } else {
+            X86DevmemRule::FirstMibAllowed
+        };
+        DevmemRules {
+            x86,
+            lockdown: v.at_least(5, 4),
+            revocation: v.at_least(5, 8),
+            pat_refuses_without_strict: !v.at_least(6, 16),
+        }
+    }
+}
+
 /// A kernel version and the rules its version-dependent functions follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KernelProfile {
@@ -140,6 +189,8 @@ pub struct KernelProfile {
     pub driver_managed: DriverManagedMarker,
     /// `walk_system_ram_res_rev` exists (~v6.10+).
     pub walk_rev: bool,
+    /// The `/dev/mem` driver's rules.
+    pub devmem: DevmemRules,
 }
 
 impl KernelProfile {
@@ -180,6 +231,7 @@ impl KernelProfile {
             merge_system_ram: v.at_least(5, 10),
             driver_managed,
             walk_rev: v.at_least(6, 10),
+            devmem: DevmemRules::for_version(v),
         }
     }
 
@@ -198,6 +250,22 @@ impl KernelProfile {
     /// backport.
     pub const fn v6_1_unpatched() -> KernelProfile {
         KernelProfile::for_version(KernelVersion::new(6, 1, 0))
+    }
+
+    /// v5.7: before `/dev/mem` revocation (v5.8) and the exclusive System
+    /// RAM rule (v5.16).
+    pub const fn v5_7() -> KernelProfile {
+        KernelProfile::for_version(KernelVersion::new(5, 7, 0))
+    }
+
+    /// v5.15: revocation, but not yet the exclusive System RAM rule.
+    pub const fn v5_15() -> KernelProfile {
+        KernelProfile::for_version(KernelVersion::new(5, 15, 0))
+    }
+
+    /// v5.16: the first kernel with the exclusive System RAM rule.
+    pub const fn v5_16() -> KernelProfile {
+        KernelProfile::for_version(KernelVersion::new(5, 16, 0))
     }
 
     /// v6.12 (Debian trixie, or bookworm's 6.12.117+deb12 backport).
