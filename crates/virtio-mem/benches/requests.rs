@@ -80,12 +80,13 @@ fn typed_execute(c: &mut Criterion) {
             black_box(dev.execute(Request::Unplug(range)));
         })
     });
-    // STATE over the largest range a request can name, half plugged.
-    let first = BlockRange::new(ADDR, u16::MAX);
-    dev.execute(Request::Plug(BlockRange::new(ADDR + 32768 * BLOCK, 32767)));
+    // STATE over the largest range a request can name, all plugged: the
+    // answer needs every word of the range (no early exit).
+    let whole = BlockRange::new(ADDR + 64 * BLOCK, u16::MAX);
+    assert_eq!(dev.execute(Request::Plug(whole)), Response::Ack);
     group.throughput(Throughput::Elements(1));
-    group.bench_function("16TiB/nb=65535/state(mixed at the end)", |b| {
-        b.iter(|| black_box(dev.execute(Request::State(black_box(first)))))
+    group.bench_function("16TiB/nb=65535/state(all plugged)", |b| {
+        b.iter(|| black_box(dev.execute(Request::State(black_box(whole)))))
     });
     group.finish();
 }
