@@ -677,6 +677,24 @@ impl ResourceTree {
         }
     }
 
+    /// The direct children of `parent` that overlap `range` (the kernel's
+    /// `resource_overlaps`), lowest first, found by binary search.
+    pub fn children_overlapping(
+        &self,
+        parent: ResourceId,
+        range: Range,
+    ) -> Result<impl Iterator<Item = ResourceId> + '_, Error> {
+        let p = self.ix(parent)?;
+        let ids = self.child_ids(p);
+        let first = self.first_reaching(p, range.start);
+        Ok(ids[first.min(ids.len())..]
+            .iter()
+            .copied()
+            .take_while(move |&c| self.node(c).start <= range.end)
+            .filter(move |&c| self.node(c).end >= range.start)
+            .map(move |c| self.handle(c)))
+    }
+
     /// Approximate heap bytes used by the tree structure (arena, child
     /// indexes, name table), for memory reports.
     pub fn heap_bytes(&self) -> usize {
