@@ -79,3 +79,8 @@ pub use wire::{
     BlockRange, BlockState, DecodedResponse, Features, Request, RequestDecodeError, RequestType, Response,
     ResponseType, VIRTIO_ID_MEM,
 };
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
