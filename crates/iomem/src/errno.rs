@@ -9,6 +9,7 @@ use core::fmt;
 #[allow(missing_docs)] // the names are the documentation
 pub enum Errno {
     EPERM = 1,
+    ENOENT = 2,
     ENXIO = 6,
     E2BIG = 7,
     EAGAIN = 11,
@@ -35,6 +36,7 @@ impl Errno {
     pub const fn name(self) -> &'static str {
         match self {
             Errno::EPERM => "EPERM",
+            Errno::ENOENT => "ENOENT",
             Errno::ENXIO => "ENXIO",
             Errno::E2BIG => "E2BIG",
             Errno::EAGAIN => "EAGAIN",
@@ -54,8 +56,9 @@ impl Errno {
 
     /// Looks an errno up by its symbolic name.
     pub fn from_name(name: &str) -> Option<Errno> {
-        const ALL: [Errno; 15] = [
+        const ALL: [Errno; 16] = [
             Errno::EPERM,
+            Errno::ENOENT,
             Errno::ENXIO,
             Errno::E2BIG,
             Errno::EAGAIN,
