@@ -2,6 +2,9 @@
 //! emits its own `virtio_mem_*` trace points (so a recording of a real QEMU
 //! can be compared event by event), plus the host-visible notifications.
 
+use alloc::format;
+use alloc::string::String;
+
 use crate::queue::ProtocolViolation;
 use crate::wire::{BlockRange, BlockState, ResponseType};
 
@@ -50,4 +53,51 @@ pub enum TraceEvent {
     ConfigInterrupt(ConfigChangeReason),
     /// A descriptor chain broke the protocol and was dropped.
     ProtocolViolation(ProtocolViolation),
+}
+
+impl TraceEvent {
+    /// The event as the line QEMU's `-trace enable=virtio_mem_*` writes
+    /// (pid and timestamp removed, as in the fixtures' `requests.log`), or
+    /// `None` for the events QEMU does not trace. Lets a test compare a run
+    /// with a recording line by line.
+    pub fn to_qemu_trace(&self) -> Option<String> {
+        let range_line = |name: &str, range: &BlockRange| {
+            format!("virtio_mem_{name} addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
+        };
+        Some(match self {
+            // QEMU prints no space between the two fields.
+            Self::UsableRegionResized { old, new } => {
+                format!("virtio_mem_resized_usable_region old_size={old:#x}new_size={new:#x}")
+            }
+            Self::PlugRequest(range) => range_line("plug_request", range),
+            Self::UnplugRequest(range) => range_line("unplug_request", range),
+            Self::UnplugAllRequest => String::from("virtio_mem_unplug_all_request"),
+            Self::UnpluggedAll => String::from("virtio_mem_unplugged_all"),
+            Self::StateRequest(range) => range_line("state_request", range),
+            Self::StateResponse(state) => format!("virtio_mem_state_response state={}", *state as u16),
+            Self::SendResponse(response) => format!("virtio_mem_send_response type={}", *response as u16),
+            Self::SizeChanged { .. } | Self::ConfigInterrupt(_) | Self::ProtocolViolation(_) => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_trace_lines() {
+        let resized = TraceEvent::UsableRegionResized { old: 0, new: 0x5000_0000 };
+        assert_eq!(
+            resized.to_qemu_trace().as_deref(),
+            Some("virtio_mem_resized_usable_region old_size=0x0new_size=0x50000000")
+        );
+        let plug = TraceEvent::PlugRequest(BlockRange::new(0x1_0000_0000, 64));
+        assert_eq!(plug.to_qemu_trace().as_deref(), Some("virtio_mem_plug_request addr=0x100000000 nb_blocks=64"));
+        assert_eq!(
+            TraceEvent::StateResponse(BlockState::Mixed).to_qemu_trace().as_deref(),
+            Some("virtio_mem_state_response state=2")
+        );
+        assert_eq!(TraceEvent::SizeChanged { plugged_size: 0 }.to_qemu_trace(), None);
+    }
 }

@@ -76,35 +76,6 @@ fn scenario_properties(scenario: &Path, first_step: &Path) -> DeviceProperties {
     properties
 }
 
-/// A trace event as QEMU's trace line, for the kinds QEMU traces.
-fn qemu_trace_line(event: &TraceEvent) -> Option<String> {
-    Some(match event {
-        TraceEvent::UsableRegionResized { old, new } => {
-            format!("virtio_mem_resized_usable_region old_size={old:#x}new_size={new:#x}")
-        }
-        TraceEvent::PlugRequest(range) => {
-            format!("virtio_mem_plug_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
-        }
-        TraceEvent::UnplugRequest(range) => {
-            format!("virtio_mem_unplug_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
-        }
-        TraceEvent::UnplugAllRequest => "virtio_mem_unplug_all_request".to_owned(),
-        TraceEvent::UnpluggedAll => "virtio_mem_unplugged_all".to_owned(),
-        TraceEvent::StateRequest(range) => {
-            format!("virtio_mem_state_request addr={:#x} nb_blocks={}", range.addr, range.nb_blocks)
-        }
-        TraceEvent::StateResponse(state) => {
-            format!("virtio_mem_state_response state={}", *state as u16)
-        }
-        TraceEvent::SendResponse(response) => {
-            format!("virtio_mem_send_response type={}", *response as u16)
-        }
-        TraceEvent::SizeChanged { .. } | TraceEvent::ConfigInterrupt(_) | TraceEvent::ProtocolViolation(_) => {
-            return None;
-        }
-    })
-}
-
 /// The driver request a request trace line records, if it is one.
 fn recorded_request(line: &str) -> Option<Request> {
     let range = |rest: &str| {
@@ -202,7 +173,8 @@ fn replay_scenario(scenario: &Path, totals: &mut Totals) {
                 totals.requests += 1;
             }
         }
-        let produced: Vec<String> = transport.device_mut().take_trace().iter().filter_map(qemu_trace_line).collect();
+        let produced: Vec<String> =
+            transport.device_mut().take_trace().iter().filter_map(TraceEvent::to_qemu_trace).collect();
         assert_eq!(produced, expected, "{where_}: trace differs from QEMU's");
         totals.trace_lines += expected.len();
         // QEMU's view at the end of the step.
