@@ -1,0 +1,163 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::facts::Arch;
+use crate::source::Source;
+
+/// The Linux physical address map (/proc/iomem), exactly as the kernel keeps it.
+#[derive(Debug, Parser)]
+#[command(name = "iomem", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the resource tree of a machine, a captured system or a dump.
+    ///
+    /// Reads /proc/iomem of the running machine unless --file, --root or
+    /// --example says otherwise. The default output is an annotated tree:
+    /// sizes, flags in kernel names (inferred ones marked `?`, since
+    /// /proc/iomem does not show flags) and the regions /dev/mem refuses
+    /// (iomem_is_exclusive). Reading the live file needs CAP_SYS_ADMIN
+    /// (root): everybody else gets zeros.
+    Show(ShowArgs),
+}
+
+/// Which system to read. Shared by every command that reads one.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct SourceArgs {
+    /// A saved dump of /proc/iomem or /proc/ioports (or an annotated dump
+    /// with `[flags=… desc=…]` on every line, as the recordings'
+    /// observed/iomem-flags.txt).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+    /// A captured system: a directory that mirrors / (DIR/proc/iomem,
+    /// DIR/proc/cmdline, DIR/proc/sys/kernel/osrelease,
+    /// DIR/boot/config-RELEASE, ...).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// The built-in example: a real recorded QEMU pc guest (Debian kernel
+    /// 6.1.0-56-amd64, iomem=strict) with a virtio-mem device of 4 GiB at
+    /// 0x100000000 and 300 MiB plugged, with the real flags read from the
+    /// running kernel (fixtures/kernel/6.1.0-56-amd64/strict-sbm2M/c-shrink-300M).
+    #[arg(long)]
+    pub(crate) example: bool,
+}
+
+impl SourceArgs {
+    /// The system these arguments name.
+    pub(crate) fn source(&self) -> Source {
+        if let Some(f) = &self.file {
+            Source::File(f.clone())
+        } else if let Some(r) = &self.root {
+            Source::Root(r.clone())
+        } else if self.example {
+            Source::Example
+        } else {
+            Source::Live
+        }
+    }
+}
+
+/// Output formats of `show`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// The annotated tree.
+    Text,
+    /// The kernel's own text, byte for byte.
+    Proc,
+    /// JSON, schema in docs/json-schema.md.
+    Json,
+}
+
+/// Architectures for `--arch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ArchArg {
+    /// x86 / x86-64.
+    X86,
+    /// arm64.
+    Arm64,
+    /// Any other.
+    Other,
+}
+
+impl From<ArchArg> for Arch {
+    fn from(a: ArchArg) -> Arch {
+        match a {
+            ArchArg::X86 => Arch::X86,
+            ArchArg::Arm64 => Arch::Arm64,
+            ArchArg::Other => Arch::Other,
+        }
+    }
+}
+
+/// Arguments of `show`.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// Which system to read.
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
+    /// Show /proc/ioports (live or under --root), or read the --file dump as
+    /// /proc/ioports (dumps whose addresses are all 4 digits are recognised
+    /// without it).
+    #[arg(long)]
+    pub(crate) ioports: bool,
+    /// Skip malformed lines (and the lines nested below them) with a warning
+    /// instead of failing.
+    #[arg(long)]
+    pub(crate) lenient: bool,
+    /// With --root: take the tree and its real flags from
+    /// DIR/observed/iomem-flags.txt (the recordings' annotated dump) instead
+    /// of inferring the flags of DIR/proc/iomem.
+    #[arg(long, requires = "root")]
+    pub(crate) flags_from_observed: bool,
+    /// The kernel release whose rules apply (as `uname -r` prints it, e.g.
+    /// 6.1.0-56-amd64); default: the system's proc/sys/kernel/osrelease,
+    /// else current mainline.
+    #[arg(long, value_name = "RELEASE")]
+    pub(crate) kernel: Option<String>,
+    /// The architecture (default: from the kernel configuration or release).
+    #[arg(long, value_enum)]
+    pub(crate) arch: Option<ArchArg>,
+}
+
+impl ShowArgs {
+    /// The output format, `--json` included.
+    pub(crate) fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sources_are_exclusive() {
+        assert!(Cli::try_parse_from(["iomem", "show", "--example", "--file", "x"]).is_err());
+        assert!(Cli::try_parse_from(["iomem", "show", "--flags-from-observed"]).is_err());
+        let Command::Show(a) = Cli::try_parse_from(["iomem", "show", "--json"]).unwrap().command;
+        assert_eq!(a.format(), Format::Json);
+        assert_eq!(a.source.source(), Source::Live);
+    }
+}

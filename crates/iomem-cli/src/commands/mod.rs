@@ -1,0 +1,15 @@
+//! The commands. Each takes its arguments and two writers (results, and
+//! warnings for standard error) so that tests and the binary share one path.
+
+mod show;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+
+/// Runs a parsed command line.
+pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Show(args) => show::run(args, out, warn),
+    }
+}

@@ -1,0 +1,40 @@
+//! `iomem`: the Linux physical address map of a live machine, a captured
+//! system or a saved dump, as the kernel's text, an annotated tree or JSON.
+//!
+//! This file only wires the command line to [`commands`] and turns errors
+//! into one line each on standard error and a non-zero exit status.
+
+mod cli;
+mod commands;
+mod facts;
+mod flaginfo;
+mod load;
+mod model;
+mod output;
+mod source;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut warn = io::stderr();
+    let result = commands::run(&cli, &mut out, &mut warn).and_then(|()| Ok(out.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `iomem show | head`: the reader left; that is not a failure.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iomem: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}

@@ -1,0 +1,133 @@
+//! The JSON output. The schema is documented in `docs/json-schema.md` and
+//! versioned by [`SCHEMA_VERSION`]: fields are only ever added within a
+//! version; renaming, removing or retyping one increments it.
+//!
+//! Addresses are `0x`-prefixed hex strings because 64-bit addresses exceed
+//! the integers JSON readers represent exactly (2^53 − 1 in JavaScript and
+//! in every reader that maps numbers to doubles).
+
+use std::io::{self, Write};
+
+use iomem::procfs::DumpKind;
+use serde::Serialize;
+
+use super::flag_names;
+use crate::model::{ExclusiveUnder, Report, Row, reason_name};
+
+/// The version of the documented schema.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    kind: &'static str,
+    source: SourceJson,
+    kernel: KernelJson,
+    flags_from: &'static str,
+    resources: Vec<ResourceJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct SourceJson {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    path: String,
+    description: String,
+}
+
+#[derive(Serialize)]
+struct KernelJson {
+    release: Option<String>,
+    rules_version: String,
+    rules_assumed: bool,
+    arch: Option<&'static str>,
+    config: Option<String>,
+    io_strict_devmem: bool,
+    io_strict_devmem_assumed: bool,
+    strict_iomem_checks: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ResourceJson<'a> {
+    start: String,
+    end: String,
+    depth: usize,
+    line: Option<usize>,
+    name: Option<&'a str>,
+    flags: Vec<String>,
+    flags_value: u32,
+    desc: String,
+    desc_value: u32,
+    assumed: Vec<String>,
+    rule: &'static str,
+    exclusive: Option<ExclusiveJson>,
+}
+
+#[derive(Serialize)]
+struct ExclusiveJson {
+    strict: UnderJson,
+    relaxed: UnderJson,
+}
+
+#[derive(Serialize)]
+struct UnderJson {
+    exclusive: bool,
+    reason: Option<&'static str>,
+    inherited: bool,
+}
+
+impl From<ExclusiveUnder> for UnderJson {
+    fn from(e: ExclusiveUnder) -> UnderJson {
+        UnderJson { exclusive: e.exclusive, reason: e.reason.map(reason_name), inherited: e.inherited }
+    }
+}
+
+fn resource(row: &Row) -> ResourceJson<'_> {
+    let names = flag_names(row.flags, row.assumed);
+    let mut assumed: Vec<String> = names.iter().filter(|(_, a)| *a).map(|(n, _)| n.clone()).collect();
+    if row.desc_assumed {
+        assumed.push("desc".to_string());
+    }
+    ResourceJson {
+        start: format!("{:#x}", row.start),
+        end: format!("{:#x}", row.end),
+        depth: row.depth,
+        line: row.line,
+        name: row.name.as_deref(),
+        flags: names.into_iter().map(|(n, _)| n).collect(),
+        flags_value: row.flags.bits(),
+        desc: row.desc.to_string(),
+        desc_value: row.desc.0,
+        assumed,
+        rule: row.rule,
+        exclusive: row.exclusive.map(|e| ExclusiveJson { strict: e.strict.into(), relaxed: e.relaxed.into() }),
+    }
+}
+
+/// Writes the report as one pretty-printed JSON document and a newline.
+pub(crate) fn write(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+    let f = &report.facts;
+    let doc = Document {
+        schema_version: SCHEMA_VERSION,
+        kind: if report.kind == DumpKind::Ioports { "ioports" } else { "iomem" },
+        source: SourceJson {
+            type_: report.source.type_name(),
+            path: report.path.clone(),
+            description: report.source.describe(),
+        },
+        kernel: KernelJson {
+            release: f.release.clone(),
+            rules_version: f.version().to_string(),
+            rules_assumed: f.profile.assumed,
+            arch: f.arch.map(|a| a.name()),
+            config: f.config_path.clone(),
+            io_strict_devmem: f.io_strict.value,
+            io_strict_devmem_assumed: f.io_strict.assumed,
+            strict_iomem_checks: f.strict_checks,
+        },
+        flags_from: report.flags_from.name(),
+        resources: report.rows.iter().map(resource).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
+    writeln!(out)
+}

@@ -1,0 +1,326 @@
+//! Where the system comes from: the running machine (`/`), a captured system
+//! (`--root DIR`, a directory that mirrors `/`), a saved dump alone
+//! (`--file PATH`) or the built-in recording (`--example`).
+//!
+//! Every command reads its inputs through [`Source`], by path relative to the
+//! system's root (`proc/iomem`, `proc/cmdline`, `boot/config-RELEASE`, ...),
+//! so that a later command needing more files (`sys/kernel/security/lockdown`,
+//! the memory block states) gets them from the same four kinds of systems
+//! without knowing which one it was given.
+
+mod config;
+mod example;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub(crate) use config::KernelConfig;
+pub(crate) use example::PROVENANCE as EXAMPLE_PROVENANCE;
+
+use iomem::procfs::DumpKind;
+
+/// `proc/iomem`, relative to a system root.
+pub(crate) const PROC_IOMEM: &str = "proc/iomem";
+/// `proc/ioports`, relative to a system root.
+pub(crate) const PROC_IOPORTS: &str = "proc/ioports";
+/// `proc/cmdline`, relative to a system root.
+pub(crate) const PROC_CMDLINE: &str = "proc/cmdline";
+/// `proc/sys/kernel/osrelease` (what `uname -r` prints).
+pub(crate) const PROC_OSRELEASE: &str = "proc/sys/kernel/osrelease";
+/// The recordings' tree with real flags (fixtures/kernel/README.md).
+pub(crate) const OBSERVED_FLAGS: &str = "observed/iomem-flags.txt";
+
+/// A system to read files from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The running machine: files under `/`.
+    Live,
+    /// A captured system: `DIR/proc/iomem`, `DIR/proc/cmdline`, ...
+    Root(PathBuf),
+    /// A saved dump and nothing else of its system.
+    File(PathBuf),
+    /// The built-in recording of a real machine ([`EXAMPLE_PROVENANCE`]).
+    Example,
+}
+
+/// Why a file of the system could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SourceError {
+    /// The file does not exist.
+    #[error("{path}: no such file")]
+    Missing {
+        /// The file.
+        path: String,
+    },
+    /// Any other I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// `--root` does not name a directory.
+    #[error("{path}: not a directory (--root wants a directory that mirrors /, holding proc/iomem)")]
+    NotADirectory {
+        /// The path given.
+        path: String,
+    },
+    /// A file the built-in example does not have.
+    #[error("the built-in example has no {what}")]
+    NotInExample {
+        /// What was asked for.
+        what: &'static str,
+    },
+    /// `--flags-from-observed` without the observed tree.
+    #[error(
+        "{path}: no such file; --flags-from-observed needs the real flags that the recordings keep \
+         in observed/iomem-flags.txt"
+    )]
+    NoObservedFlags {
+        /// The missing file.
+        path: String,
+    },
+    /// `--flags-from-observed` together with `--ioports`.
+    #[error("observed flags exist for /proc/iomem only, not for /proc/ioports")]
+    ObservedIoports,
+}
+
+/// Which dump to read and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct DumpRequest {
+    /// `/proc/ioports` instead of `/proc/iomem` (for `--file`: force the
+    /// ioports reading of the dump).
+    pub(crate) ioports: bool,
+    /// Read `observed/iomem-flags.txt` (real flags) instead of `proc/iomem`.
+    pub(crate) observed_flags: bool,
+}
+
+/// The bytes of a dump and how to parse them.
+#[derive(Clone, Debug)]
+pub(crate) struct DumpText {
+    /// Where it came from, for messages.
+    pub(crate) path: String,
+    /// The file's bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// Every line carries a `[flags=… desc=…]` annotation.
+    pub(crate) annotated: bool,
+    /// Which file to parse it as.
+    pub(crate) kind: DumpKind,
+    /// It is the running machine's own file (affects advice in errors).
+    pub(crate) live: bool,
+}
+
+/// The optional facts of a system besides its dump.
+#[derive(Debug, Default)]
+pub(crate) struct SystemInfo {
+    /// `proc/sys/kernel/osrelease`, trimmed.
+    pub(crate) release: Option<String>,
+    /// `proc/cmdline`, trimmed.
+    pub(crate) cmdline: Option<String>,
+    /// The kernel configuration and the file it came from.
+    pub(crate) config: Option<(String, KernelConfig)>,
+    /// Optional files that exist but could not be read.
+    pub(crate) warnings: Vec<SourceError>,
+}
+
+impl Source {
+    /// A short description for headers and the JSON `source` object.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Source::Live => "the running machine".to_string(),
+            Source::Root(dir) => format!("the captured system {}", dir.display()),
+            Source::File(path) => format!("the dump {}", path.display()),
+            Source::Example => format!("the built-in example: {}", example::SUMMARY),
+        }
+    }
+
+    /// The JSON name of the kind of source.
+    pub(crate) const fn type_name(&self) -> &'static str {
+        match self {
+            Source::Live => "live",
+            Source::Root(_) => "root",
+            Source::File(_) => "file",
+            Source::Example => "example",
+        }
+    }
+
+    /// How a file of the system is named in messages.
+    pub(crate) fn display_path(&self, rel: &str) -> String {
+        match self {
+            Source::Live => format!("/{rel}"),
+            Source::Root(dir) => dir.join(rel).display().to_string(),
+            Source::File(path) => path.display().to_string(),
+            Source::Example => format!("{}/{rel}", example::STEP),
+        }
+    }
+
+    /// Reads a file of the system by its path relative to the system root;
+    /// `None` if the system has no such file (a `--file` source has none
+    /// but its dump).
+    pub(crate) fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = match self {
+            Source::Live => Path::new("/").join(rel),
+            Source::Root(dir) => dir.join(rel),
+            Source::File(_) => return Ok(None),
+            Source::Example => return Ok(example::file(rel).map(|s| s.as_bytes().to_vec())),
+        };
+        read_optional(&path)
+    }
+
+    /// True if the system has a file (errors count as absent).
+    pub(crate) fn has(&self, rel: &str) -> bool {
+        match self {
+            Source::Live => Path::new("/").join(rel).is_file(),
+            Source::Root(dir) => dir.join(rel).is_file(),
+            Source::File(_) => false,
+            Source::Example => example::file(rel).is_some(),
+        }
+    }
+
+    fn read_required(&self, rel: &str) -> Result<Vec<u8>, SourceError> {
+        if let Source::Root(dir) = self {
+            if !dir.is_dir() {
+                return Err(SourceError::NotADirectory { path: dir.display().to_string() });
+            }
+        }
+        self.read(rel)?.ok_or_else(|| SourceError::Missing { path: self.display_path(rel) })
+    }
+
+    /// Reads the dump to show.
+    pub(crate) fn dump(&self, req: DumpRequest) -> Result<DumpText, SourceError> {
+        let live = *self == Source::Live;
+        let kind = if req.ioports { DumpKind::Ioports } else { DumpKind::Auto };
+        match self {
+            Source::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+                let annotated = looks_annotated(&bytes);
+                Ok(DumpText { path: path.display().to_string(), bytes, annotated, kind, live })
+            }
+            Source::Example if req.ioports => Err(SourceError::NotInExample { what: "/proc/ioports" }),
+            // The example is a recording with real flags: always use them.
+            Source::Example => {
+                let bytes = self.read_required(OBSERVED_FLAGS)?;
+                Ok(DumpText { path: self.display_path(OBSERVED_FLAGS), bytes, annotated: true, kind, live })
+            }
+            Source::Live | Source::Root(_) if req.observed_flags => {
+                if req.ioports {
+                    return Err(SourceError::ObservedIoports);
+                }
+                let bytes = self.read_required(OBSERVED_FLAGS).map_err(|e| match e {
+                    SourceError::Missing { path } => SourceError::NoObservedFlags { path },
+                    e => e,
+                })?;
+                Ok(DumpText { path: self.display_path(OBSERVED_FLAGS), bytes, annotated: true, kind, live })
+            }
+            Source::Live | Source::Root(_) => {
+                let rel = if req.ioports { PROC_IOPORTS } else { PROC_IOMEM };
+                let bytes = self.read_required(rel)?;
+                Ok(DumpText { path: self.display_path(rel), bytes, annotated: false, kind, live })
+            }
+        }
+    }
+
+    /// Reads the optional facts: kernel release, command line and
+    /// configuration (`boot/config-RELEASE`). `release` overrides the
+    /// system's own release string (`--kernel`).
+    pub(crate) fn info(&self, release: Option<&str>) -> SystemInfo {
+        let mut info = SystemInfo::default();
+        let text = |rel: &str, warnings: &mut Vec<SourceError>| match self.read(rel) {
+            Ok(bytes) => bytes.map(|b| String::from_utf8_lossy(&b).trim().to_string()),
+            Err(e) => {
+                warnings.push(e);
+                None
+            }
+        };
+        let own_release = text(PROC_OSRELEASE, &mut info.warnings);
+        info.cmdline = text(PROC_CMDLINE, &mut info.warnings);
+        info.release = release.map(str::to_string).or(own_release);
+        if let Some(release) = &info.release {
+            // Not /proc/config.gz yet: that needs a decompressor, and
+            // Debian-family systems ship the plain file in /boot.
+            let rel = format!("boot/config-{release}");
+            if let Some(config) = text(&rel, &mut info.warnings) {
+                info.config = Some((self.display_path(&rel), KernelConfig::parse(&config)));
+            }
+        }
+        info
+    }
+}
+
+fn io_error(path: &Path, e: io::Error) -> SourceError {
+    let path = path.display().to_string();
+    if e.kind() == io::ErrorKind::NotFound {
+        SourceError::Missing { path }
+    } else {
+        SourceError::Io { path, source: e }
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, SourceError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+/// True if the text is an annotated dump (the recordings'
+/// `observed/iomem-flags.txt`): every non-blank line contains ` [flags=`
+/// and ends with `]`.
+pub(crate) fn looks_annotated(bytes: &[u8]) -> bool {
+    const OPEN: &[u8] = b" [flags=";
+    let mut any = false;
+    for line in bytes.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if !line.ends_with(b"]") || !line.windows(OPEN.len()).any(|w| w == OPEN) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_detection() {
+        assert!(looks_annotated(b"00000000-00000fff : Reserved [flags=0x80000200 MEM|BUSY desc=RESERVED]\n"));
+        assert!(!looks_annotated(b"00000000-00000fff : Reserved\n"));
+        // One plain line is enough to read the whole dump as plain text.
+        assert!(!looks_annotated(b"0-1 : a [flags=0x200 MEM desc=NONE]\n2-3 : PCI MMCONFIG [bus 00-ff]\n"));
+        assert!(!looks_annotated(b""));
+        assert!(!looks_annotated(b"\n\n"));
+    }
+
+    #[test]
+    fn example_reads_like_a_root() {
+        let s = Source::Example;
+        let dump = s.dump(DumpRequest::default()).unwrap();
+        assert!(dump.annotated);
+        assert!(s.read(PROC_IOMEM).unwrap().is_some());
+        assert!(s.read("proc/nonexistent").unwrap().is_none());
+        let info = s.info(None);
+        assert_eq!(info.release.as_deref(), Some("6.1.0-56-amd64"));
+        assert!(info.cmdline.unwrap().contains("iomem=strict"));
+        assert!(info.config.is_some());
+        assert!(matches!(
+            s.dump(DumpRequest { ioports: true, ..Default::default() }),
+            Err(SourceError::NotInExample { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let s = Source::File(PathBuf::from("/nonexistent/iomem.txt"));
+        let e = s.dump(DumpRequest::default()).unwrap_err();
+        assert_eq!(e.to_string(), "/nonexistent/iomem.txt: no such file");
+        let r = Source::Root(PathBuf::from("/nonexistent-root"));
+        assert!(matches!(r.dump(DumpRequest::default()), Err(SourceError::NotADirectory { .. })));
+    }
+}
