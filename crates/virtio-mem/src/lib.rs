@@ -15,7 +15,9 @@
 //! - [`bitmap`]: the plugged-block bitmap with range operations;
 //! - [`properties`]: creation-time properties and their validation;
 //! - [`profile`]: reference and alternative behaviours;
-//! - [`device`]: state, request semantics, host operations, status;
+//! - [`device`]: state, creation, observation, virtio status and features;
+//! - [`requests`]: PLUG/UNPLUG/UNPLUG_ALL/STATE in the profile's order;
+//! - [`host`]: resize, usable-region rules, resets, busy, removal;
 //! - [`backing`]: host-memory hooks and a simulated, access-checking memory;
 //! - [`queue`]: descriptor chains and the request virtqueue (sans-IO);
 //! - [`transport`]: the driver-facing transport trait and an in-process
@@ -55,9 +57,11 @@ pub mod bitmap;
 pub mod config;
 pub mod device;
 pub mod event;
+pub mod host;
 pub mod profile;
 pub mod properties;
 pub mod queue;
+pub mod requests;
 pub mod status;
 pub mod transport;
 pub mod wire;
@@ -68,8 +72,9 @@ pub use backing::{
 };
 pub use bitmap::{Bitmap, RangeFill};
 pub use config::{CONFIG_SIZE, ConfigSpace};
-pub use device::{InvariantError, RemovalError, RequestStats, ResizeError, VirtioMemDevice};
+pub use device::{InvariantError, RequestStats, VirtioMemDevice};
 pub use event::{ConfigChangeReason, TraceEvent};
+pub use host::{RemovalError, ResizeError};
 pub use profile::Profile;
 pub use properties::{CreateError, DeviceProperties};
 pub use queue::{Chain, ChainOutcome, ProtocolViolation, RequestQueue};
