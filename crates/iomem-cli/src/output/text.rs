@@ -16,8 +16,7 @@ use crate::model::{Report, Row};
 use crate::source::{EXAMPLE_PROVENANCE, Source};
 
 /// The legend of an iomem tree.
-const LEGEND: &str = "Legend: X exclusive even with iomem=relaxed, x exclusive with strict checks only \
-                      (/dev/mem refuses both); FLAG? assumed; ~ rounded";
+const LEGEND: &str = "Legend: X /dev/mem-exclusive even with iomem=relaxed; x exclusive with strict checks only; FLAG? assumed; ~ rounded";
 /// The legend of an ioports tree.
 const LEGEND_IOPORTS: &str = "Legend: FLAG? assumed (flags are not in /proc/ioports)";
 

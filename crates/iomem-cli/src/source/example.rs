@@ -12,8 +12,7 @@
 pub(crate) const STEP: &str = "fixtures/kernel/6.1.0-56-amd64/strict-sbm2M/c-shrink-300M";
 
 /// One line saying what the example is.
-pub(crate) const SUMMARY: &str =
-    "QEMU pc guest, Debian kernel 6.1.0-56-amd64, one virtio-mem device with 300 MiB plugged";
+pub(crate) const SUMMARY: &str = "QEMU pc guest, Debian 6.1.0-56-amd64, virtio-mem with 300 MiB plugged";
 
 /// Where the example comes from, for headers and help (two lines).
 pub(crate) const PROVENANCE: [&str; 2] = [

@@ -1,0 +1,12 @@
+//! End-to-end tests of the `iomem` binary: each runs the real executable on
+//! real data (the recordings in `fixtures/kernel/`, the public dumps in
+//! `fixtures/iomem/`) and checks what it prints. One test binary with
+//! modules, to keep linking cheap.
+
+mod common;
+mod example;
+mod file;
+mod json_schema;
+mod live;
+mod root;
+mod snapshot;
