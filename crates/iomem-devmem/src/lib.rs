@@ -25,11 +25,13 @@ extern crate alloc;
 
 pub mod access;
 pub mod capture;
+mod explain;
 pub mod inputs;
 mod policy;
 mod runs;
 
 pub use access::{Access, Outcome, Rule, Success, Uncertainty};
+pub use explain::{Change, Explanation, Request, ResourceSummary, WhatIf};
 pub use inputs::{
     Arch, CacheMode, Caller, DeviceNode, HighMemory, HighMemorySource, KernelConfig, Lockdown, Memtypes, OpenMode,
     parse_kernel_config,
