@@ -7,7 +7,7 @@ use iomem::{KernelProfile, ResourceTree};
 use iomem_devmem::{Arch, HighMemory, HighMemorySource, KernelConfig, Policy};
 
 /// §10.1, with the flags real kernels give such resources.
-pub const EXAMPLE: &str = "\
+pub(crate) const EXAMPLE: &str = "\
 00000000-00000fff : Reserved [flags=0x80000200 MEM|BUSY desc=RESERVED]
 00001000-0009fbff : System RAM [flags=0x81000200 MEM|SYSRAM|BUSY desc=NONE]
 0009fc00-0009ffff : Reserved [flags=0x80000200 MEM|BUSY desc=RESERVED]
@@ -32,7 +32,7 @@ c0000000-febfffff : PCI Bus 0000:00 [flags=0x00200201 MEM|WINDOW|BITS1 desc=NONE
 ";
 
 /// The example with `profile`'s rules.
-pub fn tree_with(profile: KernelProfile) -> ResourceTree {
+pub(crate) fn tree_with(profile: KernelProfile) -> ResourceTree {
     let opts = ParseOptions { annotations: true, ..ParseOptions::default() };
     let mut t = parse_str(EXAMPLE, &opts).unwrap().tree;
     t.set_profile(profile);
@@ -40,12 +40,12 @@ pub fn tree_with(profile: KernelProfile) -> ResourceTree {
 }
 
 /// The example with current mainline rules.
-pub fn tree() -> ResourceTree {
+pub(crate) fn tree() -> ResourceTree {
     tree_with(KernelProfile::mainline())
 }
 
 /// Configuration A (Debian: STRICT, IO_STRICT, no iomem=), H = 0x200000000.
-pub fn policy_a(t: &ResourceTree, arch: Arch) -> Policy {
+pub(crate) fn policy_a(t: &ResourceTree, arch: Arch) -> Policy {
     let mut p = Policy::new(t, arch).with_config(KernelConfig::DEBIAN, "");
     p.high_memory = HighMemory { addr: 0x2_0000_0000, source: HighMemorySource::Given };
     p
