@@ -30,11 +30,13 @@ pub(crate) enum LoadError {
         /// How to get a real dump.
         advice: &'static str,
     },
-    /// No resource line at all.
-    #[error("{path}: the dump contains no resource line")]
-    Empty {
+    /// Any other reason the dump cannot be used (no resource line, ...).
+    #[error("{path}: {error}")]
+    Dump {
         /// The file.
         path: String,
+        /// What is wrong.
+        error: DumpError,
     },
 }
 
@@ -52,7 +54,7 @@ pub(crate) fn parse_dump(text: &DumpText, lenient: bool, config: TreeConfig) -> 
             };
             LoadError::Unprivileged { path: text.path.clone(), lines, advice }
         }
-        DumpError::Empty => LoadError::Empty { path: text.path.clone() },
+        error => LoadError::Dump { path: text.path.clone(), error },
     })
 }
 
@@ -73,6 +75,12 @@ mod tests {
         assert!(msg.contains("sudo iomem show"), "{msg}");
         let e = parse_dump(&text("00000000-00000000 : System RAM\n", false), false, TreeConfig::default()).unwrap_err();
         assert!(e.to_string().contains("sudo cat /proc/iomem"));
+    }
+
+    #[test]
+    fn empty_dump_is_named() {
+        let e = parse_dump(&text("\n", false), false, TreeConfig::default()).unwrap_err();
+        assert_eq!(e.to_string(), "x: the dump contains no resource line");
     }
 
     #[test]

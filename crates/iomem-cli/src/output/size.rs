@@ -17,11 +17,17 @@ pub(crate) fn human(bytes: u128) -> String {
             return format!("{} {unit}", bytes / scale);
         }
     }
-    // Not exact in any unit: one decimal of the largest unit not above it.
+    // Not exact in any unit: the largest unit not above it, with one
+    // decimal below 100 (`~14.0 MiB`), whole above (`~748 MiB`), so that the
+    // result never exceeds nine characters.
     let i = UNITS.iter().enumerate().rev().map(|(i, _)| i).find(|&i| bytes >= 1u128 << (10 * i)).unwrap_or(0);
     let scale = 1u128 << (10 * i);
     let tenths = (bytes * 10 + scale / 2) / scale;
-    format!("~{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
+    if tenths < 1000 {
+        format!("~{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
+    } else {
+        format!("~{} {}", (bytes + scale / 2) / scale, UNITS[i])
+    }
 }
 
 #[cfg(test)]
@@ -47,5 +53,11 @@ mod tests {
         assert_eq!(human(0xe01d32), "~14.0 MiB");
         assert_eq!(human(0x248980), "~2.3 MiB");
         assert_eq!(human(10001), "~9.8 KiB");
+        // A PCI window of a cloud VM: 748 MiB less 4 KiB.
+        assert_eq!(human(0x2ebff000), "~748 MiB");
+        assert_eq!(human(0x3ff0_0001), "~1023 MiB");
+        for bytes in [1u128, 999, 0x2ebff000, 0x3ff0_0001, 0xe01d32, (1 << 64) - 1] {
+            assert!(human(bytes).len() <= 9, "{bytes}: {}", human(bytes));
+        }
     }
 }
