@@ -28,7 +28,9 @@ pub mod capture;
 mod explain;
 pub mod inputs;
 mod policy;
+pub mod revoke;
 mod runs;
+mod safe;
 
 pub use access::{Access, Outcome, Rule, Success, Uncertainty};
 pub use explain::{Change, Explanation, Request, ResourceSummary, WhatIf};
@@ -37,4 +39,6 @@ pub use inputs::{
     parse_kernel_config,
 };
 pub use policy::{Devmem, PageDecision, PageRule, PageValue, Policy, estimate_high_memory};
+pub use revoke::{Fault, Mapping, MappingId, Mappings, NoRevocation, Revocation};
 pub use runs::PageRun;
+pub use safe::{AccessRun, ForbiddenRam, RamDenial, SafeRanges};

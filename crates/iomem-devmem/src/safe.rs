@@ -1,0 +1,233 @@
+//! Access runs (what a whole-page `pread`, `pwrite` and `mmap` give, for
+//! every run of pages of a range) and the ranges a memory-acquisition tool
+//! may read, beside the RAM it cannot.
+
+use alloc::vec::Vec;
+use core::ops::ControlFlow;
+
+use iomem::{Desc, ExclusiveReason, Flags, Range, ResourceId};
+
+use crate::access::{Outcome, Success};
+use crate::inputs::{Arch, Memtypes, OpenMode};
+use crate::policy::{Devmem, PageDecision, PageRule};
+
+/// A run of pages on which whole-page accesses give the same results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessRun {
+    /// The pages.
+    pub range: Range,
+    /// `V` and what decided it.
+    pub decision: PageDecision,
+    /// `pread` of one whole page.
+    pub read: Outcome,
+    /// `pwrite` of one whole page.
+    pub write: Outcome,
+    /// `mmap` of one page.
+    pub mmap: Outcome,
+}
+
+/// Why a RAM range cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RamDenial {
+    /// A virtio-mem (or other driver-managed) device region: System RAM
+    /// marked EXCLUSIVE. Parts of it are unplugged and must never be
+    /// touched; the kernel refuses every page of it.
+    DeviceManagedRegion,
+    /// Ordinary System RAM, refused by STRICT_DEVMEM.
+    Ram,
+    /// The read gate (`high_memory` / memory map) refuses it.
+    Gate,
+}
+
+/// RAM a reader cannot read through `/dev/mem`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForbiddenRam {
+    /// The pages.
+    pub range: Range,
+    /// The resource that makes it RAM (or the device region).
+    pub resource: Option<ResourceId>,
+    /// Why.
+    pub why: RamDenial,
+    /// The errno a read gets there.
+    pub errno: iomem::Errno,
+}
+
+/// The answer of [`Devmem::safe_ranges`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SafeRanges {
+    /// Pages a `pread` returns the physical contents of.
+    pub readable: Vec<Range>,
+    /// Pages a `pread` succeeds on but returns zeros by policy (x86 first
+    /// MiB RAM): reading them is harmless and useless.
+    pub zero_filled: Vec<Range>,
+    /// Pages an `mmap` (without `O_SYNC`) maps.
+    pub mappable: Vec<Range>,
+    /// System RAM that cannot be read, with why.
+    pub forbidden_ram: Vec<ForbiddenRam>,
+}
+
+fn push_range(v: &mut Vec<Range>, r: Range) {
+    if let Some(last) = v.last_mut() {
+        if last.end != u64::MAX && last.end + 1 == r.start {
+            last.end = r.end;
+            return;
+        }
+    }
+    v.push(r);
+}
+
+impl Devmem<'_> {
+    /// Page addresses in `q` at which whole-page access results can change
+    /// although the page decision does not: the read gate, the mmap width,
+    /// memory-type areas.
+    fn access_breaks(&self, q: Range) -> Vec<u64> {
+        let ps = self.page_size();
+        let mut b = Vec::new();
+        let mut at = |addr: u64| {
+            let p = self.page_of(addr);
+            b.push(p);
+            if let Some(n) = p.checked_add(ps) {
+                b.push(n);
+            }
+        };
+        at(self.policy.high_memory.addr);
+        match self.policy.arch {
+            Arch::X86_64 { phys_bits } if phys_bits < 64 => at(1u64 << phys_bits),
+            Arch::Arm64 { pa_bits } if pa_bits < 64 => at((1u64 << pa_bits) - ps),
+            _ => {}
+        }
+        // Busy RAM (the arm64 memory map, and PAT's RAM exception) and
+        // firmware-reserved ranges (PAT memory types).
+        let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
+        let mut edges = |desc: Desc, flags: Flags| {
+            if q.start < q.end {
+                self.tree.walk_iomem_res_desc::<()>(desc, flags, q.start, q.end, |m| {
+                    at(m.range.start);
+                    if let Some(e) = m.range.end.checked_add(1) {
+                        at(e);
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+        };
+        edges(Desc::NONE, busy_ram);
+        for d in [Desc::RESERVED, Desc::ACPI_TABLES, Desc::ACPI_NV_STORAGE] {
+            edges(d, Flags::MEM);
+        }
+        if let Memtypes::Known(list) = &self.policy.memtypes {
+            for (r, _) in list {
+                at(r.start);
+                if let Some(e) = r.end.checked_add(1) {
+                    at(e);
+                }
+            }
+        }
+        b.retain(|&p| p > q.start && p <= q.end);
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+
+    /// Whole-page `pread`, `pwrite` and `mmap` results for every run of
+    /// pages of `range`, through a descriptor opened with `mode`. The cost
+    /// is proportional to the resources the range touches.
+    pub fn access_runs(&self, range: Range, mode: OpenMode) -> Vec<AccessRun> {
+        let ps = self.page_size();
+        let runs = self.page_runs(range);
+        let Some(q) = runs.first().map(|f| Range::new(f.range.start, runs.last().map_or(f.range.end, |l| l.range.end)))
+        else {
+            return Vec::new();
+        };
+        let breaks = self.access_breaks(q);
+        let mut out: Vec<AccessRun> = Vec::with_capacity(runs.len());
+        let mut bi = 0;
+        for run in runs {
+            let mut start = run.range.start;
+            loop {
+                while bi < breaks.len() && breaks[bi] <= start {
+                    bi += 1;
+                }
+                let end = match breaks.get(bi) {
+                    Some(&b) if b <= run.range.end => b - 1,
+                    _ => run.range.end,
+                };
+                let piece = AccessRun {
+                    range: Range::new(start, end),
+                    decision: run.decision,
+                    read: self.pread(start, ps),
+                    write: self.pwrite(start, ps),
+                    mmap: self.mmap(start, ps, mode, false, true),
+                };
+                match out.last_mut() {
+                    Some(last)
+                        if last.range.end.checked_add(1) == Some(start)
+                            && last.decision == piece.decision
+                            && same(&last.read, &piece.read)
+                            && same(&last.write, &piece.write)
+                            && same(&last.mmap, &piece.mmap) =>
+                    {
+                        last.range.end = end;
+                    }
+                    _ => out.push(piece),
+                }
+                if end >= run.range.end {
+                    break;
+                }
+                start = end + 1;
+            }
+        }
+        out
+    }
+
+    /// The ranges a memory-acquisition tool may read through `/dev/mem`
+    /// (`pread` returning the physical contents), the pages that read as
+    /// zeros by policy, the pages `mmap` maps, and the System RAM it cannot
+    /// read — with virtio-mem device regions called out, since their
+    /// unplugged parts must never be touched by any means.
+    pub fn safe_ranges(&self, range: Range) -> SafeRanges {
+        let mut s = SafeRanges::default();
+        for r in self.access_runs(range, OpenMode::RDWR) {
+            match r.read.result {
+                Ok(Success::Zeros) => push_range(&mut s.zero_filled, r.range),
+                Ok(_) if r.read.uncertain.is_none() => push_range(&mut s.readable, r.range),
+                _ => {}
+            }
+            if r.mmap.result.is_ok() && r.mmap.uncertain.is_none() {
+                push_range(&mut s.mappable, r.range);
+            }
+            let Err(errno) = r.read.result else { continue };
+            let d = r.decision;
+            let device = d.exclusive == Some(ExclusiveReason::SystemRamExclusive)
+                || d.resource.is_some_and(|id| {
+                    self.tree.get(id).is_ok_and(|v| v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE))
+                });
+            let ram_rule = matches!(d.rule, PageRule::X86Ram | PageRule::GenericRam);
+            let why = if device {
+                RamDenial::DeviceManagedRegion
+            } else if ram_rule && r.read.rule == crate::Rule::Page {
+                RamDenial::Ram
+            } else if ram_rule {
+                RamDenial::Gate
+            } else {
+                continue;
+            };
+            let item = ForbiddenRam { range: r.range, resource: d.resource, why, errno };
+            match s.forbidden_ram.last_mut() {
+                Some(last)
+                    if last.range.end.checked_add(1) == Some(r.range.start)
+                        && last.resource == item.resource
+                        && last.why == item.why
+                        && last.errno == item.errno =>
+                {
+                    last.range.end = r.range.end;
+                }
+                _ => s.forbidden_ram.push(item),
+            }
+        }
+        s
+    }
+}
+
+fn same(a: &Outcome, b: &Outcome) -> bool {
+    a.result == b.result && a.rule == b.rule && a.uncertain == b.uncertain
+}
