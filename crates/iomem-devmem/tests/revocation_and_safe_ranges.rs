@@ -144,7 +144,7 @@ fn safe_ranges_of_the_example() {
     let boot = s.forbidden_ram.iter().find(|f| f.range.contains_addr(0x100_0000)).unwrap();
     assert_eq!(boot.why, RamDenial::Ram);
     for r in s.readable.iter().chain(&s.zero_filled) {
-        assert_eq!(d.pread(r.start, 1).result.is_ok(), true);
-        assert_eq!(d.pread(r.end, 1).result.is_ok(), true);
+        assert!(d.pread(r.start, 1).result.is_ok());
+        assert!(d.pread(r.end, 1).result.is_ok());
     }
 }
