@@ -202,15 +202,17 @@ impl Devmem<'_> {
     fn emit_gap(&self, out: &mut Vec<PageRun>, ctx: Chain, a: u64, b: u64) {
         let ps = self.page_size();
         let Some(first) = a.checked_add(ps - 1).map(|x| x & !(ps - 1)) else { return };
-        // The top page is always evaluated on its own (the exclusivity walk
-        // wraps there), so uniform runs stop below it.
-        let last = match b.checked_add(1) {
-            Some(e) => (e & !(ps - 1)).wrapping_sub(1),
-            None => u64::MAX - ps,
+        // One past the last whole page; the top page is always evaluated on
+        // its own (the exclusivity walk wraps there), so uniform runs stop
+        // below it.
+        let end_excl = match b.checked_add(1) {
+            Some(e) => e & !(ps - 1),
+            None => u64::MAX - (ps - 1),
         };
-        if first > last || last.wrapping_sub(first) < ps - 1 {
+        if end_excl <= first {
             return;
         }
+        let last = end_excl - 1;
         let x86 = self.policy.arch.is_x86();
         if x86 && first < FIRST_MIB && last >= FIRST_MIB {
             push_run(out, Range::new(first, FIRST_MIB - 1), self.chain_decision(&ctx, true));

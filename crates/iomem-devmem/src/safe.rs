@@ -91,6 +91,9 @@ impl Devmem<'_> {
             }
         };
         at(self.policy.high_memory.addr);
+        // mmap of the top page wraps `off + len` to 0, which passes the
+        // width checks and skips the page checks.
+        at(u64::MAX - (ps - 1));
         match self.policy.arch {
             Arch::X86_64 { phys_bits } if phys_bits < 64 => at(1u64 << phys_bits),
             Arch::Arm64 { pa_bits } if pa_bits < 64 => at((1u64 << pa_bits) - ps),
