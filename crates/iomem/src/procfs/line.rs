@@ -70,34 +70,39 @@ pub(super) fn error(line: usize, text: &[u8], offset: usize, field: Field, probl
     Box::new(ParseError { line, column: offset + 1, field, problem, text: String::from_utf8_lossy(text).into_owned() })
 }
 
-/// Reads the hex number at `pos`.
+/// Reads the hex number at `pos`, in one pass over its digits.
 fn hex(n: usize, l: &[u8], pos: usize, field: Field) -> Result<(Hex, usize), Box<ParseError>> {
-    let digits = l[pos..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let mut i = pos;
+    let mut value: u64 = 0;
+    let mut significant = 0;
+    let mut upper = false;
+    while let Some(&b) = l.get(i) {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => {
+                upper = true;
+                b - b'A' + 10
+            }
+            _ => break,
+        };
+        if significant > 0 || d != 0 {
+            significant += 1;
+        }
+        // Past 16 significant digits the value is refused below; shifting
+        // on would only discard high digits.
+        value = (value << 4) | u64::from(d);
+        i += 1;
+    }
+    let digits = i - pos;
     if digits == 0 {
         let problem = Problem::Unexpected { found: describe(l.get(pos).copied()), expected: "a hex digit" };
         return Err(error(n, l, pos, field, problem));
     }
-    let text = &l[pos..pos + digits];
-    let significant = text.iter().skip_while(|&&b| b == b'0').count();
     if significant > 16 {
         return Err(error(n, l, pos, field, Problem::TooLong { digits: significant }));
     }
-    let mut value: u64 = 0;
-    let mut upper = false;
-    // Leading zeros shift out nothing, so at most 16 significant digits
-    // cannot overflow.
-    for &b in text {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => {
-                upper = true;
-                b - b'A' + 10
-            }
-        };
-        value = (value << 4) | u64::from(d);
-    }
-    Ok((Hex { value, digits, significant, upper }, pos + digits))
+    Ok((Hex { value, digits, significant, upper }, i))
 }
 
 /// Splits line `n` (its text `l`, non-blank) into fields.

@@ -136,101 +136,150 @@ struct Frame {
     last_child: Option<(Range, usize)>,
 }
 
-/// A line after splitting: its fields, or why it could not be split.
-type Split<'a> = Result<RawLine<'a>, Box<ParseError>>;
-
 struct Parser<'o> {
     options: &'o ParseOptions,
     notes: Vec<Note>,
     skipped: Vec<ParseError>,
 }
 
-impl Parser<'_> {
-    /// Splits every non-blank line; notes blank lines, `\r` and a missing
-    /// final newline.
-    fn split_all<'a>(&mut self, input: &'a [u8]) -> Vec<Split<'a>> {
-        let mut out = Vec::new();
-        if input.is_empty() {
-            return out;
-        }
-        let body = match input.strip_suffix(b"\n") {
-            Some(body) => body,
-            None => input,
-        };
-        let mut last = 0;
-        for (i, mut l) in body.split(|&b| b == b'\n').enumerate() {
-            let n = i + 1;
-            last = n;
-            if let Some(stripped) = l.strip_suffix(b"\r") {
-                l = stripped;
-                self.notes.push(Note { line: n, what: NoteKind::CarriageReturn });
-            }
-            if l.iter().all(u8::is_ascii_whitespace) {
-                self.notes.push(Note { line: n, what: NoteKind::BlankLine });
+/// The input without its final newline, split into lines.
+fn raw_lines(input: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let body = input.strip_suffix(b"\n").unwrap_or(input);
+    // An empty input has no line at all (not one empty line).
+    let lines = if input.is_empty() { None } else { Some(body.split(|&b| b == b'\n')) };
+    lines.into_iter().flatten().enumerate().map(|(i, l)| (i + 1, l))
+}
+
+/// A line without its `\r`, and whether it had one.
+fn strip_cr(l: &[u8]) -> (&[u8], bool) {
+    match l.strip_suffix(b"\r") {
+        Some(l) => (l, true),
+        None => (l, false),
+    }
+}
+
+fn is_blank(l: &[u8]) -> bool {
+    l.iter().all(u8::is_ascii_whitespace)
+}
+
+/// What the first pass learns about the whole dump before the tree is
+/// built: whether it is the unprivileged form, and the ioport width.
+struct Survey {
+    /// Non-blank lines.
+    lines: usize,
+    /// Lines that split into fields.
+    good: usize,
+    /// Every good line is `0-0`.
+    all_zero: bool,
+    /// Every good line's start has exactly 4 digits.
+    all_start4: bool,
+    /// Largest end address of a good line.
+    max_end: u64,
+}
+
+impl Survey {
+    /// Splits every line once, keeping only aggregates, so that the second
+    /// pass can build the tree without holding a million split lines.
+    fn of(input: &[u8], annotations: bool) -> Survey {
+        let mut s = Survey { lines: 0, good: 0, all_zero: true, all_start4: true, max_end: 0 };
+        for (n, l) in raw_lines(input) {
+            let (l, _) = strip_cr(l);
+            if is_blank(l) {
                 continue;
             }
-            out.push(line::split(n, l, self.options.annotations));
+            s.lines += 1;
+            if let Ok(r) = line::split(n, l, annotations) {
+                s.good += 1;
+                s.all_zero &= r.start.value == 0 && r.end.value == 0;
+                s.all_start4 &= r.start.digits == 4;
+                s.max_end = s.max_end.max(r.end.value);
+            }
         }
-        if !input.ends_with(b"\n") {
-            self.notes.push(Note { line: last, what: NoteKind::NoFinalNewline });
-        }
-        out
+        s
     }
 
+    /// `/proc/ioports` if every line that split has a 4-digit start.
+    fn kind(&self) -> DumpKind {
+        if self.good > 0 && self.all_start4 { DumpKind::Ioports } else { DumpKind::Iomem }
+    }
+
+    /// The ioport root's end for an ioport dump: x86's 0xffff when the dump
+    /// is printed 4 digits wide and every port fits; otherwise an
+    /// arm64-like 16 MiB space, or the whole space if a port lies beyond
+    /// even that.
+    fn ioport_end(&self) -> u64 {
+        if self.all_start4 && self.max_end <= 0xffff {
+            0xffff
+        } else if self.max_end <= 0x00ff_ffff {
+            0x00ff_ffff
+        } else {
+            u64::MAX
+        }
+    }
+}
+
+impl Parser<'_> {
     fn run(mut self, input: &[u8]) -> Result<ParsedDump, DumpError> {
-        let raw = self.split_all(input);
-        if raw.is_empty() {
+        let annotations = self.options.annotations;
+        let survey = Survey::of(input, annotations);
+        if survey.lines == 0 {
             return Err(DumpError::Empty);
         }
         // An unprivileged reader sees every address as zero. Decided on the
         // lines that split, so one malformed line does not hide it.
-        let mut good = raw.iter().filter_map(|r| r.as_ref().ok()).peekable();
-        if good.peek().is_some() && good.all(|r| r.start.value == 0 && r.end.value == 0) {
-            return Err(DumpError::Unprivileged { lines: raw.len() });
+        if survey.good > 0 && survey.all_zero {
+            return Err(DumpError::Unprivileged { lines: survey.lines });
         }
-
         let kind = match self.options.kind {
-            DumpKind::Auto => detect_kind(&raw),
+            DumpKind::Auto => survey.kind(),
             k => k,
         };
         let mut config = self.options.config;
         let root = if kind == DumpKind::Ioports {
-            config.ioport_end = ioport_end(&raw);
+            config.ioport_end = survey.ioport_end();
             IOPORT
         } else {
             IOMEM
         };
         let width = super::render::min_width(if root == IOPORT { config.ioport_end } else { u64::MAX });
-        for r in raw.iter().filter_map(|r| r.as_ref().ok()) {
-            if !r.start.is_kernel_format(width) || !r.end.is_kernel_format(width) {
-                self.notes.push(Note { line: r.line, what: NoteKind::NumberFormat });
-            }
-            if r.missing_space {
-                self.notes.push(Note { line: r.line, what: NoteKind::MissingSpaceAfterColon });
-            }
-        }
 
         let mut tree = ResourceTree::new(config);
+        tree.nodes.reserve(survey.good);
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
-        let mut lines = Vec::with_capacity(raw.len());
+        let mut lines = Vec::with_capacity(survey.good);
         // stack[d] = the most recent line placed at depth d.
         let mut stack: Vec<Frame> = Vec::new();
         let mut root_frame = Frame { ix: root, line: 0, range: root_range, last_child: None };
         // Indentation depth and line number of the most recent skipped line,
         // so that the lines nested below it are skipped too.
         let mut skipped_at: Option<(usize, usize)> = None;
-        for r in raw {
-            let r = match r {
+        let mut last_line = 0;
+        for (n, l) in raw_lines(input) {
+            last_line = n;
+            let (l, cr) = strip_cr(l);
+            if cr {
+                self.notes.push(Note { line: n, what: NoteKind::CarriageReturn });
+            }
+            if is_blank(l) {
+                self.notes.push(Note { line: n, what: NoteKind::BlankLine });
+                continue;
+            }
+            let r = match line::split(n, l, annotations) {
                 Ok(r) => r,
                 Err(e) => {
-                    let text = input_line_spaces(&e.text);
-                    skipped_at = Some((text / 2, e.line));
+                    let spaces = l.iter().take_while(|&&b| b == b' ').count();
+                    skipped_at = Some((spaces / 2, n));
                     self.fail(*e)?;
                     continue;
                 }
             };
-            let n = r.line;
+            if !r.start.is_kernel_format(width) || !r.end.is_kernel_format(width) {
+                self.notes.push(Note { line: n, what: NoteKind::NumberFormat });
+            }
+            if r.missing_space {
+                self.notes.push(Note { line: n, what: NoteKind::MissingSpaceAfterColon });
+            }
             let indent_depth = r.spaces / 2;
             if let Some((d, parent_line)) = skipped_at {
                 if indent_depth > d {
@@ -281,6 +330,9 @@ impl Parser<'_> {
             stack.push(Frame { ix, line: n, range, last_child: None });
             lines.push(ParsedLine { line: n, resource: tree.handle(ix), depth, annotated: r.annotation.is_some() });
         }
+        if !input.is_empty() && !input.ends_with(b"\n") {
+            self.notes.push(Note { line: last_line, what: NoteKind::NoFinalNewline });
+        }
         if lines.is_empty() && !self.skipped.is_empty() {
             return Err(DumpError::Line(self.skipped.remove(0)));
         }
@@ -298,11 +350,6 @@ impl Parser<'_> {
             Err(DumpError::Line(e))
         }
     }
-}
-
-/// Leading spaces of a line's text (for lines that failed to split).
-fn input_line_spaces(text: &str) -> usize {
-    text.bytes().take_while(|&b| b == b' ').count()
 }
 
 /// The depth of a line: as printed below the cap; at the cap, below the
@@ -336,26 +383,4 @@ fn check_place(range: Range, parent: &Frame) -> Result<(), Problem> {
         }
     }
     Ok(())
-}
-
-/// `/proc/ioports` if every line that split has a 4-digit start address.
-fn detect_kind(raw: &[Split<'_>]) -> DumpKind {
-    let mut good = raw.iter().filter_map(|r| r.as_ref().ok()).peekable();
-    if good.peek().is_some() && good.all(|r| r.start.digits == 4) { DumpKind::Ioports } else { DumpKind::Iomem }
-}
-
-/// The ioport root's end for an ioport dump: x86's 0xffff when the dump is
-/// printed 4 digits wide and every port fits; otherwise an arm64-like 16 MiB
-/// space, or the whole space if a port lies beyond even that.
-fn ioport_end(raw: &[Split<'_>]) -> u64 {
-    let good = || raw.iter().filter_map(|r| r.as_ref().ok());
-    let max_end = good().map(|r| r.end.value).max().unwrap_or(0);
-    let four = good().all(|r| r.start.digits == 4);
-    if four && max_end <= 0xffff {
-        0xffff
-    } else if max_end <= 0x00ff_ffff {
-        0x00ff_ffff
-    } else {
-        u64::MAX
-    }
 }
