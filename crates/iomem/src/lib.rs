@@ -55,5 +55,6 @@ pub use profile::{
 pub use query::{ExclusiveHit, ExclusiveParams, ExclusiveReason, Found, RegionIntersects, Walk};
 pub use range::{Range, align_up};
 pub use tree::{
-    Journal, JournalEntry, LogLevel, Name, Preorder, ResourceId, ResourceSpec, ResourceTree, ResourceView, TreeConfig,
+    ChildCursor, ChildEntry, Journal, JournalEntry, LogLevel, Name, Preorder, ResourceId, ResourceSpec, ResourceTree,
+    ResourceView, TreeConfig,
 };

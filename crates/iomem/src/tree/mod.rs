@@ -12,10 +12,12 @@
 //! §2.7, and the property tests compare every operation with a linked-list
 //! reference model.
 
+mod cursor;
 mod journal;
 mod names;
 mod walk;
 
+pub use cursor::{ChildCursor, ChildEntry};
 pub use journal::{Journal, JournalEntry, LogLevel};
 pub use names::Name;
 pub use walk::{Preorder, ResourceView};
