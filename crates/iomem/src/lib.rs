@@ -12,6 +12,8 @@
 //! * Queries (`region_intersects`, `page_is_ram`, `iomem_is_exclusive`, the
 //!   walkers) binary-search each level instead of scanning siblings.
 //! * [`procfs`] renders `/proc/iomem` byte for byte and parses real dumps.
+//! * [`infer`] reconstructs flags and descriptors of a parsed dump from
+//!   names and places, saying which bits are certain.
 //! * [`KernelProfile`] selects version-dependent rules (mainline, v6.1, ...).
 //!
 //! ```
@@ -37,6 +39,7 @@ pub mod cmdline;
 mod errno;
 mod error;
 mod flags;
+pub mod infer;
 pub mod ops;
 pub mod procfs;
 mod profile;
