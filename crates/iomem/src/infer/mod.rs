@@ -48,11 +48,11 @@
 //! | `x86-ioapic`, `x86-lapic` | `IOAPIC N`, `Local APIC` | MEM\|BUSY | NONE | all on x86 | §13.1 |
 //! | `x86-hpet` | `HPET N` | MEM | NONE | all on x86 | §13.1 |
 //! | `pci-mmconfig`, `pci-ecam` | `PCI MMCONFIG …`, `PCI ECAM…` | MEM\|BUSY | NONE | all (MMCONFIG: on x86) | §13.1, §13.2 |
-//! | `pci-host-window` | `PCI Bus DDDD:BB` not inside another PCI window | MEM\|WINDOW, low byte 0x01 | NONE | MEM, BUSY; WINDOW on x86 | §13.1 (ACPI `_CRS`) |
-//! | `pci-dt-host-window` | DT node with PCI children (`pcie@10000000`) | MEM | NONE | MEM, BUSY | §13.2 |
-//! | `pci-bridge-window` | `PCI Bus …` inside a PCI window; `PCI Bus #BB` | MEM (+PREFETCH\|MEM_64 above 4 GiB) | NONE | MEM, BUSY | bridge windows are never busy |
-//! | `pci-bar` | `DDDD:BB:DD.F` not inside a BAR | MEM\|SIZEALIGN, PREFETCH/MEM_64 and low byte by size, place and driver | NONE | MEM, SIZEALIGN, BUSY (and MEM_64 above 4 GiB) | §13.1 |
-//! | `pci-driver-claim` | any child of a BAR | MEM\|BUSY (+EXCLUSIVE for `e1000e`) | NONE | all for known drivers (`virtio-pci-modern`, `e1000e`, …); BUSY assumed otherwise | §13.1; `pci_request_selected_regions_exclusive` |
+//! | `pci-host-window` | `PCI Bus DDDD:BB` not inside another PCI window | MEM\|WINDOW, low byte 0x01 | NONE | all but PREFETCH, MEM_64, low byte (and WINDOW off x86) | §13.1 (ACPI `_CRS`) |
+//! | `pci-dt-host-window` | DT node with PCI children (`pcie@10000000`) | MEM | NONE | all but WINDOW, PREFETCH, MEM_64, low byte | §13.2 |
+//! | `pci-bridge-window` | `PCI Bus …` inside a PCI window; `PCI Bus #BB` | MEM (+PREFETCH\|MEM_64 above 4 GiB) | NONE | all but WINDOW, PREFETCH, MEM_64, low byte | bridge windows are never busy |
+//! | `pci-bar` | `DDDD:BB:DD.F` not inside a BAR | MEM\|SIZEALIGN, PREFETCH/MEM_64 and low byte by size, place and driver | NONE | all but PREFETCH, MEM_64, READONLY, low byte (MEM_64 certain above 4 GiB) | §13.1 |
+//! | `pci-driver-claim` | any child of a BAR | MEM\|BUSY (+EXCLUSIVE for `e1000e`) | NONE | all for known drivers (`virtio-pci-modern`, `e1000e`, …); BUSY, EXCLUSIVE assumed otherwise | §13.1; `pci_request_selected_regions_exclusive` |
 //! | `virtio-mem-device` | `virtioN` with `System RAM (virtio_mem)` children | MEM\|SYSRAM\|EXCLUSIVE (v5.16+) | NONE | all but EXCLUSIVE without a kernel | §13.1; §8 |
 //! | `virtio-mem-device-empty` | childless top-level `virtioN`, 2 MiB aligned | as above | NONE | MEM only | §13.1 (`a-size0` steps) |
 //! | `hmem-device` | `hmem.N` | MEM | SOFT_RESERVED (v6.0+) | flags | platform-device resource |
@@ -68,16 +68,18 @@
 //! | `x86-stolen-memory` | `Graphics Stolen Memory` | MEM | NONE | MEM | x86 early quirks |
 //! | `hpet-acpi-device` | ACPI device below `HPET N` | MEM | NONE | all | §13.1 (`PNP0103:00`) |
 //! | `devm-claim` | `<dev> <parent name>` | claim | parent's | all | `devm_ioremap_resource` naming |
-//! | `same-name-claim` | same name as its parent | claim | parent's | MEM | driver claim of its own device |
+//! | `same-name-claim` | same name as its parent | claim | parent's | all but BUSY, EXCLUSIVE, MUXED | driver claim of its own device |
 //! | `acpi-device`, `platform-device` | ACPI device name (`PNP0103:00`); device-tree node name (`pl011@9000000`, `/soc/…`) | MEM | NONE | MEM; BUSY when a child is a certain claim | platform-device resources are inserted, not requested; a driver's claim shows as a child |
-//! | `container` / `claim` / `unknown` | anything else: with children / inside a non-busy parent / otherwise (`cc_base`, `9000000.pl011`) | MEM / claim / MEM\|BUSY | NONE / parent's / NONE | type; BUSY of a container with a certain claim child | a literal or device name is what drivers pass to `request_mem_region` |
+//! | `container` / `claim` / `unknown` | anything else: with children / inside a non-busy parent / otherwise (`cc_base`, `9000000.pl011`) | MEM / claim / MEM\|BUSY | NONE / parent's / NONE | type (+BUSY of a container with a certain claim child) / all but BUSY, EXCLUSIVE, MUXED / type | a literal or device name is what drivers pass to `request_mem_region` |
 //!
 //! `/proc/ioports` trees (type IO): `pci-host-window` / `pci-bridge-window`
 //! (IO\|WINDOW / IO, not busy), `pci-bar` (IO\|SIZEALIGN, low byte 0x01),
 //! `pci-driver-claim` (IO\|BUSY), `pnp-system` (IO, not busy),
 //! `x86-legacy-ports` (`dma1`, `pic1`, `timer0`, `keyboard`, …: IO\|BUSY,
 //! known on x86), `pci-conf` (`PCI conf1`: IO\|BUSY), `port-claim` (any
-//! other: IO\|BUSY assumed, or IO non-busy assumed when it has children).
+//! other: IO\|BUSY with BUSY, EXCLUSIVE and MUXED assumed — superio drivers
+//! use `request_muxed_region` — or IO non-busy, assumed, when it has
+//! children).
 //!
 //! Kernel versions: before v4.6 there is no SYSRAM bit and no descriptor
 //! (both known clear when the hint says so); the driver-managed marker is

@@ -32,6 +32,11 @@ const OLD_DRIVER_MANAGED: Flags = Flags::from_bits_retain(0x80);
 /// Every meaningful bit but the type field: "only the type is known".
 const ALL_BUT_TYPE: Flags = Flags::from_bits_retain(Inference::MEANINGFUL.bits() & !Flags::TYPE_BITS.bits());
 
+/// What a claim by an unknown driver may have done differently: cleared
+/// BUSY afterwards, asked for EXCLUSIVE, or shared the range as MUXED.
+const CLAIM_UNKNOWNS: Flags =
+    Flags::from_bits_retain(Flags::BUSY.bits() | Flags::EXCLUSIVE.bits() | Flags::MUXED.bits());
+
 /// PCI drivers whose claim is known, with whether it is exclusive
 /// (`pci_request_selected_regions_exclusive`). Anything else inside a BAR
 /// is assumed to be a plain busy claim.
@@ -522,7 +527,7 @@ impl Place<'_, '_> {
                 return self.claim("devm-claim");
             }
             if name == p.name() && !self.has_children() {
-                return self.claim("same-name-claim").assume(BUSY | Flags::EXCLUSIVE);
+                return self.claim("same-name-claim").assume(CLAIM_UNKNOWNS);
             }
             if is_acpi_device(name) && pinf.rule == "x86-hpet" {
                 return Inference::rule("hpet-acpi-device", MEM, Desc::NONE);
@@ -541,7 +546,7 @@ impl Place<'_, '_> {
             return self.container("container");
         }
         match self.parent() {
-            Some((_, p)) if !p.is_busy() => self.claim("claim").assume(BUSY | Flags::EXCLUSIVE),
+            Some((_, p)) if !p.is_busy() => self.claim("claim").assume(CLAIM_UNKNOWNS),
             _ => Inference::rule("unknown", MEM | BUSY, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc(),
         }
     }
@@ -585,7 +590,7 @@ impl Place<'_, '_> {
                 .assume(ALL_BUT_TYPE)
                 .with_busy_known(self.has_certain_claim_child());
         }
-        self.claim("port-claim").assume(BUSY | Flags::EXCLUSIVE)
+        self.claim("port-claim").assume(CLAIM_UNKNOWNS)
     }
 }
 
