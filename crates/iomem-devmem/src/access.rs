@@ -181,11 +181,23 @@ impl Outcome {
 }
 
 /// What a page-by-page transfer found.
-struct Transfer {
-    denied: Option<(u64, PageDecision)>,
-    first: Option<(u64, PageDecision)>,
-    zero_pages: usize,
-    pages: usize,
+pub(crate) struct Transfer {
+    pub(crate) denied: Option<(u64, PageDecision)>,
+    pub(crate) first: Option<(u64, PageDecision)>,
+    pub(crate) zero_pages: usize,
+    pub(crate) pages: usize,
+}
+
+impl Transfer {
+    /// A transfer within one page with a known decision.
+    pub(crate) fn one_page(page: u64, d: PageDecision) -> Transfer {
+        Transfer {
+            denied: (d.value == PageValue::Deny).then_some((page, d)),
+            first: Some((page, d)),
+            zero_pages: usize::from(d.value == PageValue::ZeroFill),
+            pages: 1,
+        }
+    }
 }
 
 impl Devmem<'_> {
@@ -314,41 +326,25 @@ impl Devmem<'_> {
     /// `pread(fd, buf, count, p)` on a descriptor that was opened
     /// successfully (§3, §5).
     pub fn pread(&self, p: u64, count: u64) -> Outcome {
-        let count = match Self::vfs_checks(p, count) {
-            Ok(c) => c,
-            Err(o) => return o,
-        };
-        if let Err(rule) = self.rw_gate(p, count) {
-            let mut o = Outcome::err(Errno::EFAULT, rule);
-            o.uncertain = self.high_memory_caveat(rule);
-            return o;
-        }
-        if count == 0 {
-            return Outcome::new(Ok(Success::Data), Rule::Allowed);
-        }
-        if !self.policy.config.strict_devmem {
-            return Outcome::new(Ok(Success::Data), Rule::NotStrict);
-        }
-        let t = self.transfer(p, count);
-        if let Some(d) = t.denied {
-            let mut o = Outcome::err(Errno::EPERM, Rule::Page);
-            o.page = Some(d);
-            return o;
-        }
-        let success = match t.zero_pages {
-            0 => Success::Data,
-            z if z == t.pages => Success::Zeros,
-            _ => Success::PartlyZeros,
-        };
-        let mut o = Outcome::new(Ok(success), Rule::Page);
-        o.page = t.first;
-        o
+        self.transfer_call(p, count, false, |c| self.transfer(p, c))
     }
 
     /// `pwrite(fd, buf, count, p)` on a descriptor opened for writing
     /// (§3, §6). A page with `V = 0` fails the whole call with `-EPERM`,
     /// although earlier pages may already have been written.
     pub fn pwrite(&self, p: u64, count: u64) -> Outcome {
+        self.transfer_call(p, count, true, |c| self.transfer(p, c))
+    }
+
+    /// The common path of `pread`/`pwrite`: VFS checks, the range gate,
+    /// then the page verdicts `pages` yields for the clamped count.
+    pub(crate) fn transfer_call(
+        &self,
+        p: u64,
+        count: u64,
+        write: bool,
+        pages: impl FnOnce(u64) -> Transfer,
+    ) -> Outcome {
         let count = match Self::vfs_checks(p, count) {
             Ok(c) => c,
             Err(o) => return o,
@@ -358,22 +354,25 @@ impl Devmem<'_> {
             o.uncertain = self.high_memory_caveat(rule);
             return o;
         }
+        let done = if write { Success::Written } else { Success::Data };
         if count == 0 {
-            return Outcome::new(Ok(Success::Written), Rule::Allowed);
+            return Outcome::new(Ok(done), Rule::Allowed);
         }
         if !self.policy.config.strict_devmem {
-            return Outcome::new(Ok(Success::Written), Rule::NotStrict);
+            return Outcome::new(Ok(done), Rule::NotStrict);
         }
-        let t = self.transfer(p, count);
+        let t = pages(count);
         if let Some(d) = t.denied {
             let mut o = Outcome::err(Errno::EPERM, Rule::Page);
             o.page = Some(d);
             return o;
         }
-        let success = match t.zero_pages {
-            0 => Success::Written,
-            z if z == t.pages => Success::Dropped,
-            _ => Success::PartlyDropped,
+        let success = match (t.zero_pages, write) {
+            (0, _) => done,
+            (z, false) if z == t.pages => Success::Zeros,
+            (_, false) => Success::PartlyZeros,
+            (z, true) if z == t.pages => Success::Dropped,
+            (_, true) => Success::PartlyDropped,
         };
         let mut o = Outcome::new(Ok(success), Rule::Page);
         o.page = t.first;
@@ -389,6 +388,19 @@ impl Devmem<'_> {
     /// physical address width, `V` of every page (STRICT_DEVMEM), the x86
     /// PAT hook (before v6.16) and PAT memory-type conflicts.
     pub fn mmap(&self, off: u64, len: u64, mode: OpenMode, prot_write: bool, shared: bool) -> Outcome {
+        self.mmap_call(off, len, mode, prot_write, shared, |r| self.page_runs(r))
+    }
+
+    /// `mmap` with the page runs of the mapped range supplied by `runs`.
+    pub(crate) fn mmap_call(
+        &self,
+        off: u64,
+        len: u64,
+        mode: OpenMode,
+        prot_write: bool,
+        shared: bool,
+        runs: impl FnOnce(Range) -> Vec<crate::PageRun>,
+    ) -> Outcome {
         if len == 0 {
             return Outcome::err(Errno::EINVAL, Rule::MmapArguments);
         }
@@ -414,7 +426,7 @@ impl Devmem<'_> {
         // range_is_allowed loops while cursor < off + len (wrapping): a
         // mapping ending exactly at 2^64 is not checked at all.
         let checked = off.wrapping_add(len) != 0;
-        let runs = if checked { self.page_runs(Range::new(off, last)) } else { Vec::new() };
+        let runs = if checked { runs(Range::new(off, last)) } else { Vec::new() };
         let first = runs.first().map(|r| (r.range.start, r.decision));
         let denied = runs.iter().find(|r| r.decision.value == PageValue::Deny).map(|r| (r.range.start, r.decision));
         let strict = self.policy.config.strict_devmem;

@@ -17,7 +17,8 @@
 use alloc::vec::Vec;
 
 use iomem::{
-    ExclusiveHit, ExclusiveReason, ExclusiveRule, Flags, Range, RegionIntersectsRule, ResourceId, X86DevmemRule,
+    ChildCursor, ExclusiveHit, ExclusiveReason, ExclusiveRule, Flags, Range, RegionIntersectsRule, ResourceId,
+    X86DevmemRule,
 };
 
 use crate::inputs::Arch;
@@ -35,7 +36,7 @@ pub struct PageRun {
 
 /// What the chain of resources covering a page has shown so far.
 #[derive(Clone, Copy, Debug, Default)]
-struct Chain {
+pub(crate) struct Chain {
     depth: usize,
     /// The topmost resource matching SYSTEM_RAM that x86's RAM test counts.
     ram: Option<ResourceId>,
@@ -48,9 +49,9 @@ struct Chain {
 struct Frame {
     ctx: Chain,
     region: Range,
+    /// Next address not yet emitted (`None` once the region is done).
     cursor: Option<u64>,
-    children: Vec<ResourceId>,
-    next: usize,
+    children: ChildCursor,
 }
 
 impl Devmem<'_> {
@@ -71,9 +72,10 @@ impl Devmem<'_> {
             special.push(top_page);
         }
         let root = self.tree.iomem_root();
-        let mut stack = alloc::vec![self.frame(root, Chain::default(), q)];
+        let mut stack: Vec<Frame> = self.frame(root, Chain::default(), q).into_iter().collect();
         while let Some(f) = stack.last_mut() {
-            let Some(&child) = f.children.get(f.next) else {
+            let next = self.tree.next_child(&mut f.children).filter(|c| c.range.start <= f.region.end);
+            let Some(child) = next else {
                 // Trailing gap of this frame.
                 if let Some(c) = f.cursor {
                     let (ctx, end) = (f.ctx, f.region.end);
@@ -82,9 +84,10 @@ impl Devmem<'_> {
                 stack.pop();
                 continue;
             };
-            f.next += 1;
-            let Ok(view) = self.tree.get(child) else { continue };
-            let cr = view.range;
+            let cr = child.range;
+            if cr.end < f.region.start {
+                continue; // an inverted sibling below the region
+            }
             let ctx = f.ctx;
             if let Some(c) = f.cursor {
                 if cr.start > c {
@@ -100,26 +103,33 @@ impl Devmem<'_> {
                 special.push(self.page_of(cr.end));
             }
             let inner = Range::new(cr.start.max(f.region.start), cr.end.min(f.region.end));
-            let child_ctx = self.extend(ctx, child, view.flags);
-            if self.decided(&child_ctx) {
+            let child_ctx = self.extend(ctx, child.id, child.flags);
+            if !child.has_children || self.decided(&child_ctx) {
                 self.emit_gap(&mut uniform, child_ctx, inner.start, inner.end);
             } else {
-                let frame = self.frame(child, child_ctx, inner);
-                stack.push(frame);
+                match self.frame(child.id, child_ctx, inner) {
+                    Some(frame) => stack.push(frame),
+                    // Handles just read from the tree are valid; should one
+                    // not be, its pages keep the chain's decision.
+                    None => self.emit_gap(&mut uniform, child_ctx, inner.start, inner.end),
+                }
             }
+        }
+        if special.is_empty() {
+            return uniform;
         }
         special.sort_unstable();
         special.dedup();
         self.merge(uniform, &special)
     }
 
-    fn frame(&self, node: ResourceId, ctx: Chain, region: Range) -> Frame {
-        let children = self.tree.children_overlapping(node, region).map(Iterator::collect).unwrap_or_default();
-        Frame { ctx, region, cursor: Some(region.start), children, next: 0 }
+    fn frame(&self, node: ResourceId, ctx: Chain, region: Range) -> Option<Frame> {
+        let children = self.tree.child_cursor(node, region.start).ok()?;
+        Some(Frame { ctx, region, cursor: Some(region.start), children })
     }
 
     /// The chain extended by one resource below it.
-    fn extend(&self, mut ctx: Chain, id: ResourceId, flags: Flags) -> Chain {
+    pub(crate) fn extend(&self, mut ctx: Chain, id: ResourceId, flags: Flags) -> Chain {
         let top = ctx.depth == 0;
         ctx.depth += 1;
         let counts = top || self.profile().region_intersects == RegionIntersectsRule::Descendants;
@@ -154,7 +164,7 @@ impl Devmem<'_> {
 
     /// True if the chain already fixes the decision of every page inside
     /// its last resource.
-    fn decided(&self, ctx: &Chain) -> bool {
+    pub(crate) fn decided(&self, ctx: &Chain) -> bool {
         match self.policy.arch {
             Arch::X86_64 { .. } => match self.profile().devmem.x86 {
                 X86DevmemRule::ZeroFillRegionIntersects => ctx.ram.is_some(),
@@ -166,7 +176,7 @@ impl Devmem<'_> {
     }
 
     /// The decision for a page covered by exactly the chain.
-    fn chain_decision(&self, ctx: &Chain, first_mib: bool) -> PageDecision {
+    pub(crate) fn chain_decision(&self, ctx: &Chain, first_mib: bool) -> PageDecision {
         use PageRule::*;
         use PageValue::*;
         let excl = |value, rule| ctx.excl.map(|hit| PageDecision::new(value, rule).excl(hit));
@@ -227,17 +237,24 @@ impl Devmem<'_> {
     /// and never the top page.
     fn merge(&self, uniform: Vec<PageRun>, special: &[u64]) -> Vec<PageRun> {
         let ps = self.page_size();
-        let mut all = uniform;
-        all.extend(special.iter().map(|&sp| PageRun { range: Range::new(sp, sp + (ps - 1)), decision: self.page(sp) }));
-        all.sort_unstable_by_key(|r| r.range.start);
-        let mut merged: Vec<PageRun> = Vec::with_capacity(all.len());
-        for r in all {
-            push_run(&mut merged, r.range, r.decision);
+        // Both lists are sorted by address: a linear merge.
+        let mut merged: Vec<PageRun> = Vec::with_capacity(uniform.len() + special.len());
+        let mut specials = special.iter().peekable();
+        for run in uniform {
+            while let Some(&&sp) = specials.peek().filter(|&&&sp| sp < run.range.start) {
+                push_run(&mut merged, Range::new(sp, sp + (ps - 1)), self.page_exact(sp));
+                specials.next();
+            }
+            push_run(&mut merged, run.range, run.decision);
+        }
+        for &sp in specials {
+            push_run(&mut merged, Range::new(sp, sp + (ps - 1)), self.page_exact(sp));
         }
         merged
     }
 
-    /// The decision of every page of `range`, one by one (the reference for
+    /// The decision of every page of `range`, one by one, by the literal
+    /// rule of [`Devmem::page_exact`] (the reference for
     /// [`Devmem::page_runs`]; only sensible for short ranges).
     pub fn page_runs_slow(&self, range: Range) -> Vec<PageRun> {
         let ps = self.page_size();
@@ -248,7 +265,7 @@ impl Devmem<'_> {
         let mut page = self.page_of(range.start);
         let last = self.page_of(range.end);
         loop {
-            push_run(&mut out, Range::new(page, page + (ps - 1)), self.page(page));
+            push_run(&mut out, Range::new(page, page + (ps - 1)), self.page_exact(page));
             if page >= last {
                 break;
             }

@@ -154,12 +154,17 @@ impl Devmem<'_> {
                     Some(&b) if b <= run.range.end => b - 1,
                     _ => run.range.end,
                 };
+                // Every page of the piece has the run's decision: evaluate the
+                // calls with it instead of recomputing it.
+                let d = run.decision;
+                let one = |_| crate::access::Transfer::one_page(start, d);
+                let page_run = |r: Range| alloc::vec![crate::PageRun { range: r, decision: d }];
                 let piece = AccessRun {
                     range: Range::new(start, end),
-                    decision: run.decision,
-                    read: self.pread(start, ps),
-                    write: self.pwrite(start, ps),
-                    mmap: self.mmap(start, ps, mode, false, true),
+                    decision: d,
+                    read: self.transfer_call(start, ps, false, one),
+                    write: self.transfer_call(start, ps, true, one),
+                    mmap: self.mmap_call(start, ps, mode, false, true, page_run),
                 };
                 match out.last_mut() {
                     Some(last)

@@ -173,6 +173,7 @@ proptest! {
             let mut page = r.range.start;
             loop {
                 prop_assert_eq!(d.page(page), r.decision);
+                prop_assert_eq!(d.page_exact(page), r.decision);
                 prop_assert_eq!(d.pread(page, 0x1000).result, r.read.result, "read at {:#x}", page);
                 prop_assert_eq!(d.pwrite(page, 0x1000).result, r.write.result, "write at {:#x}", page);
                 let m = d.mmap(page, 0x1000, mode, false, true);

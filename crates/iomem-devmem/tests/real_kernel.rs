@@ -278,6 +278,7 @@ fn every_recorded_kernel_function_answer_is_reproduced() {
                 u8::from(tree.iomem_is_exclusive(addr, params)).to_string(),
                 devmem.page(addr).value.number().to_string(),
             ];
+            assert_eq!(devmem.page(addr), devmem.page_exact(addr), "fast and literal page rule at {addr:#x}");
             rows += 1;
             if ours.iter().map(String::as_str).ne(f[2..7].iter().copied()) {
                 bad.push(format!("{} {} {}: kernel {:?}, ours {:?}", step.display(), f[0], f[1], &f[2..7], ours));

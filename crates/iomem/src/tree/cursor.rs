@@ -24,6 +24,8 @@ pub struct ChildEntry {
     pub range: Range,
     /// Its flags.
     pub flags: Flags,
+    /// Whether it has children of its own.
+    pub has_children: bool,
 }
 
 impl ResourceTree {
@@ -40,7 +42,12 @@ impl ResourceTree {
         let ix = *self.child_ids(cursor.parent).get(cursor.pos)?;
         cursor.pos += 1;
         let n = self.node(ix);
-        Some(ChildEntry { id: self.handle(ix), range: n.range(), flags: n.flags })
+        Some(ChildEntry {
+            id: self.handle(ix),
+            range: n.range(),
+            flags: n.flags,
+            has_children: n.children != super::NIL,
+        })
     }
 
     /// The child at the cursor without advancing it.
