@@ -144,6 +144,38 @@ fn inference_matches_the_real_kernels_flags_on_every_recorded_resource() {
 }
 
 #[test]
+fn without_hints_every_wrong_bit_is_still_marked_assumed() {
+    // No architecture, no kernel: the architecture is guessed from names
+    // and version-dependent bits become assumptions. Whatever is wrong must
+    // be marked so; with the current-kernel defaults nothing is.
+    let mut resources = 0;
+    let mut assumed_verdict_bits = 0;
+    for step in kernel_steps().into_iter().filter(|s| s.has("observed/iomem-flags.txt")) {
+        let label = step.label();
+        let mut plain = parse_plain(&step.read("proc/iomem"), &label);
+        let map = infer_flags(&mut plain.tree, plain.root, &InferHints::default());
+        let truth = parse(
+            &step.read("observed/iomem-flags.txt"),
+            &ParseOptions { annotations: true, ..ParseOptions::default() },
+        )
+        .unwrap();
+        for (pl, tl) in plain.lines.iter().zip(&truth.lines) {
+            let inf = map.get(pl.resource).unwrap();
+            let t = truth.tree.get(tl.resource).unwrap();
+            let wrong = inf.flags.bits() ^ t.flags.bits();
+            assert_eq!(wrong & inf.known.bits(), 0, "{label}: {inf:?} vs {}", t.flags);
+            assert!(inf.desc == t.desc || !inf.desc_known, "{label}: {inf:?}");
+            assert_eq!(wrong & VERDICT_BITS.bits(), 0, "{label}: {inf:?} vs {}", t.flags);
+            resources += 1;
+            assumed_verdict_bits += usize::from(inf.assumed().intersects(VERDICT_BITS));
+        }
+    }
+    // The virtio-mem regions' EXCLUSIVE (v5.16+) and the descriptor of e820
+    // Reserved (v5.0+) are the version-dependent ones here.
+    assert!(assumed_verdict_bits > 0 && assumed_verdict_bits < resources / 4, "{assumed_verdict_bits}/{resources}");
+}
+
+#[test]
 fn the_arm64_recordings_are_inferred_as_their_devmem_outcomes_imply() {
     // arm64 flags were not recorded; resource-tree.md §13.2 gives what the
     // /dev/mem outcomes imply. Check those implications.
