@@ -170,8 +170,8 @@ fn without_hints_every_wrong_bit_is_still_marked_assumed() {
             assumed_verdict_bits += usize::from(inf.assumed().intersects(VERDICT_BITS));
         }
     }
-    // The virtio-mem regions' EXCLUSIVE (v5.16+) and the descriptor of e820
-    // Reserved (v5.0+) are the version-dependent ones here.
+    // The virtio-mem regions' EXCLUSIVE (v5.16+) is the version-dependent
+    // verdict bit here (and everything about a region with nothing added).
     assert!(assumed_verdict_bits > 0 && assumed_verdict_bits < resources / 4, "{assumed_verdict_bits}/{resources}");
 }
 
