@@ -4,8 +4,10 @@
 //! kernel's own policy functions (`observed/kernel-functions.tsv`) from the
 //! captured tree and configuration alone.
 //!
-//! Inputs per step: the tree with the real flags (`observed/iomem-flags.txt`)
-//! where recorded, else `proc/iomem`; `proc/cmdline`, the kernel config,
+//! Inputs per step: the tree, twice — once with the real flags
+//! (`observed/iomem-flags.txt`, where recorded) and once from the plain
+//! `proc/iomem` with flags inferred from names and places
+//! (`iomem::infer`, the path a live machine takes); `proc/cmdline`, the kernel config,
 //! `proc/sys/kernel/osrelease`, the lockdown file, the probe's credentials;
 //! `high_memory` as the introspection module recorded it (the kernel raises
 //! it on hot-add and never lowers it, so it cannot be derived from the
@@ -23,8 +25,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use iomem::infer::{Arch as InferArch, InferHints, infer_flags};
 use iomem::procfs::{ParseOptions, parse_str};
-use iomem::{Desc, Flags, RegionIntersects, ResourceTree};
+use iomem::{Desc, Flags, KernelVersion, RegionIntersects, ResourceTree};
 use iomem_devmem::capture::{SystemText, policy_from_text};
 use iomem_devmem::{Arch, Caller, Devmem, HighMemory, HighMemorySource, OpenMode, Outcome, Success, Uncertainty};
 
@@ -62,22 +65,42 @@ fn read(p: &Path) -> Option<String> {
 
 struct Step {
     tree: ResourceTree,
-    flags_recorded: bool,
     text: BTreeMap<&'static str, String>,
     high_memory: Option<u64>,
     arch: Arch,
 }
 
-fn load(step: &Path) -> Step {
-    let flags = step.join("observed/iomem-flags.txt");
-    let (source, annotations) = match read(&flags) {
-        Some(t) => (t, true),
-        None => (read(&step.join("proc/iomem")).unwrap(), false),
-    };
-    let opts = ParseOptions { annotations, ..ParseOptions::default() };
-    let dump = parse_str(&source, &opts).unwrap_or_else(|e| panic!("{}: {e}", step.display()));
-    let mut text = BTreeMap::new();
+/// Where the flags of the tree come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FlagSource {
+    /// `observed/iomem-flags.txt` (steps without it are skipped).
+    Recorded,
+    /// `proc/iomem` plus `iomem::infer`.
+    Inferred,
+}
+
+fn load(step: &Path, source: FlagSource) -> Option<Step> {
     let release = read(&step.join("proc/sys/kernel/osrelease")).unwrap();
+    let arm64 = release.contains("arm64");
+    let tree = match source {
+        FlagSource::Recorded => {
+            let text = read(&step.join("observed/iomem-flags.txt"))?;
+            let opts = ParseOptions { annotations: true, ..ParseOptions::default() };
+            parse_str(&text, &opts).unwrap_or_else(|e| panic!("{}: {e}", step.display())).tree
+        }
+        FlagSource::Inferred => {
+            let text = read(&step.join("proc/iomem")).unwrap();
+            let mut dump =
+                parse_str(&text, &ParseOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", step.display()));
+            let hints = InferHints {
+                arch: Some(if arm64 { InferArch::Arm64 } else { InferArch::X86 }),
+                kernel: KernelVersion::parse_release(&release),
+            };
+            infer_flags(&mut dump.tree, dump.root, &hints);
+            dump.tree
+        }
+    };
+    let mut text = BTreeMap::new();
     let config = fs::read_dir(step.join("boot")).unwrap().next().unwrap().unwrap().path();
     text.insert("config", read(&config).unwrap());
     text.insert("cmdline", read(&step.join("proc/cmdline")).unwrap());
@@ -88,8 +111,8 @@ fn load(step: &Path) -> Step {
         let v = first.split_whitespace().find_map(|w| w.strip_prefix("high_memory=0x"))?;
         u64::from_str_radix(v, 16).ok()
     });
-    let arch = if release.contains("arm64") { Arch::Arm64 { pa_bits: 48 } } else { Arch::X86_64 { phys_bits: 40 } };
-    Step { tree: dump.tree, flags_recorded: annotations, text, high_memory, arch }
+    let arch = if arm64 { Arch::Arm64 { pa_bits: 48 } } else { Arch::X86_64 { phys_bits: 40 } };
+    Some(Step { tree, text, high_memory, arch })
 }
 
 /// The probe's credentials as recorded (`creds Uid=... CapEff=...`).
@@ -194,18 +217,11 @@ fn check_probes(step: &Path, s: &Step, tsv: &str, caller: Caller, tally: &mut Ta
     }
 }
 
-#[test]
-fn every_recorded_devmem_outcome_is_predicted() {
+fn predict_all(source: FlagSource) -> (usize, Tally) {
     let mut tally = Tally::default();
     let mut steps_checked = 0;
-    let mut skipped = 0;
     for step in steps() {
-        let s = load(&step);
-        if !s.flags_recorded && matches!(s.arch, Arch::Arm64 { .. }) {
-            // Needs flags inferred from names (iomem::infer), wired in next.
-            skipped += 1;
-            continue;
-        }
+        let Some(s) = load(&step, source) else { continue };
         let creds = read(&step.join("observed/probe-credentials.txt"));
         let caller = creds.as_deref().map(caller_from_creds).unwrap_or_else(Caller::root);
         check_probes(&step, &s, &read(&step.join("observed/devmem.tsv")).unwrap(), caller, &mut tally);
@@ -215,9 +231,8 @@ fn every_recorded_devmem_outcome_is_predicted() {
         }
         steps_checked += 1;
     }
-    println!("{skipped} steps skipped");
     println!(
-        "{steps_checked} steps, {} observations: {} predicted exactly, {} O_SYNC mmaps predicted \
+        "{source:?} flags: {steps_checked} steps, {} observations: {} predicted exactly, {} O_SYNC mmaps predicted \
          'ok unless the kernel maps it write-back' (observed ok: {}, observed EAGAIN: {}), {} mismatches",
         tally.rows,
         tally.exact,
@@ -226,15 +241,26 @@ fn every_recorded_devmem_outcome_is_predicted() {
         tally.uncertain_eagain,
         tally.mismatches.len()
     );
-    let mut by_kernel: BTreeMap<&str, usize> = BTreeMap::new();
-    for m in &tally.mismatches {
-        *by_kernel.entry(m.split('/').next().unwrap_or("")).or_default() += 1;
-    }
-    println!("mismatches by kernel: {by_kernel:?}");
     for m in tally.mismatches.iter().take(40) {
         println!("MISMATCH {m}");
     }
-    assert!(steps_checked >= 40, "fixtures missing? {steps_checked} steps");
+    (steps_checked, tally)
+}
+
+/// With the flags the kernel really had (the x86 steps that recorded them).
+#[test]
+fn every_recorded_devmem_outcome_is_predicted_from_real_flags() {
+    let (steps, tally) = predict_all(FlagSource::Recorded);
+    assert!(steps >= 40, "fixtures missing? {steps} steps");
+    assert!(tally.mismatches.is_empty(), "{} mismatches", tally.mismatches.len());
+}
+
+/// From `/proc/iomem` text alone, with inferred flags: every step of every
+/// kernel, arm64 and the lockdown scenario included.
+#[test]
+fn every_recorded_devmem_outcome_is_predicted_from_proc_iomem() {
+    let (steps, tally) = predict_all(FlagSource::Inferred);
+    assert!(steps >= 58, "fixtures missing? {steps} steps");
     assert!(tally.mismatches.is_empty(), "{} mismatches", tally.mismatches.len());
 }
 
@@ -242,11 +268,17 @@ fn every_recorded_devmem_outcome_is_predicted() {
 /// `page_is_ram`, the read gate, `iomem_is_exclusive`, `devmem_is_allowed`.
 #[test]
 fn every_recorded_kernel_function_answer_is_reproduced() {
+    for source in [FlagSource::Recorded, FlagSource::Inferred] {
+        kernel_functions(source);
+    }
+}
+
+fn kernel_functions(source: FlagSource) {
     let mut rows = 0;
     let mut bad = Vec::new();
     for step in steps() {
         let Some(tsv) = read(&step.join("observed/kernel-functions.tsv")) else { continue };
-        let s = load(&step);
+        let s = load(&step, source).unwrap();
         let texts = SystemText {
             cmdline: s.text.get("cmdline").map(String::as_str),
             osrelease: s.text.get("osrelease").map(String::as_str),
@@ -285,7 +317,7 @@ fn every_recorded_kernel_function_answer_is_reproduced() {
             }
         }
     }
-    println!("{rows} addresses x 5 kernel functions checked, {} mismatches", bad.len());
+    println!("{source:?} flags: {rows} addresses x 5 kernel functions checked, {} mismatches", bad.len());
     for b in bad.iter().take(20) {
         println!("{b}");
     }
