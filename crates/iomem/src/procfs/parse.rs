@@ -274,12 +274,6 @@ impl Parser<'_> {
                     continue;
                 }
             };
-            if !r.start.is_kernel_format(width) || !r.end.is_kernel_format(width) {
-                self.notes.push(Note { line: n, what: NoteKind::NumberFormat });
-            }
-            if r.missing_space {
-                self.notes.push(Note { line: n, what: NoteKind::MissingSpaceAfterColon });
-            }
             let indent_depth = r.spaces / 2;
             if let Some((d, parent_line)) = skipped_at {
                 if indent_depth > d {
@@ -302,6 +296,13 @@ impl Parser<'_> {
                 skipped_at = Some((indent_depth, n));
                 self.fail(*line::error(n, r.text, r.spaces, Field::Line, problem))?;
                 continue;
+            }
+            // Formatting remarks only for lines that made it into the tree.
+            if !r.start.is_kernel_format(width) || !r.end.is_kernel_format(width) {
+                self.notes.push(Note { line: n, what: NoteKind::NumberFormat });
+            }
+            if r.missing_space {
+                self.notes.push(Note { line: n, what: NoteKind::MissingSpaceAfterColon });
             }
             let name = match core::str::from_utf8(r.name) {
                 Ok(s) => tree.name_intern(s),
