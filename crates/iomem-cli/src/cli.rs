@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::facts::Arch;
 use crate::source::Source;
+use iomem::infer::Arch;
 
 /// The Linux physical address map (/proc/iomem), exactly as the kernel keeps it.
 #[derive(Debug, Parser)]

@@ -4,39 +4,27 @@
 //! or assumed, so that output can say which.
 
 use iomem::cmdline::strict_iomem_checks;
+use iomem::infer::Arch;
 use iomem::{KernelProfile, KernelVersion, TreeConfig};
 
 use crate::source::{Source, SystemInfo};
 
-/// A machine architecture, as far as the tree's rules care.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Arch {
-    /// x86 (32 or 64 bit).
-    X86,
-    /// arm64.
-    Arm64,
-    /// Anything else.
-    Other,
+/// Parses an architecture name as `uname -m`, Debian or Kconfig spell it.
+pub(crate) fn arch_from_name(name: &str) -> Option<Arch> {
+    match name {
+        "x86" | "x86_64" | "amd64" | "i386" | "i686" => Some(Arch::X86),
+        "arm64" | "aarch64" => Some(Arch::Arm64),
+        "" => None,
+        _ => Some(Arch::Other),
+    }
 }
 
-impl Arch {
-    /// Parses a name as `uname -m`, Debian or Kconfig spell it.
-    pub(crate) fn from_name(name: &str) -> Option<Arch> {
-        match name {
-            "x86" | "x86_64" | "amd64" | "i386" | "i686" => Some(Arch::X86),
-            "arm64" | "aarch64" => Some(Arch::Arm64),
-            "" => None,
-            _ => Some(Arch::Other),
-        }
-    }
-
-    /// The name used in output.
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Arch::X86 => "x86",
-            Arch::Arm64 => "arm64",
-            Arch::Other => "other",
-        }
+/// The name of an architecture in output.
+pub(crate) const fn arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86 => "x86",
+        Arch::Arm64 => "arm64",
+        Arch::Other => "other",
     }
 }
 
@@ -89,7 +77,7 @@ impl KernelFacts {
                 }
             })
             .or_else(|| info.release.as_deref().and_then(arch_of_release))
-            .or_else(|| (*source == Source::Live).then(|| Arch::from_name(std::env::consts::ARCH)).flatten());
+            .or_else(|| (*source == Source::Live).then(|| arch_from_name(std::env::consts::ARCH)).flatten());
         let io_strict = match config.and_then(|c| c.bool("IO_STRICT_DEVMEM")) {
             Some(v) => Fact { value: v, assumed: false },
             None => Fact { value: false, assumed: true },
@@ -128,7 +116,7 @@ impl KernelFacts {
 /// `6.8.0-45-generic` says nothing).
 fn arch_of_release(release: &str) -> Option<Arch> {
     let suffix = release.rsplit(['-', '.', '+']).next()?;
-    match Arch::from_name(suffix) {
+    match arch_from_name(suffix) {
         Some(Arch::Other) | None => None,
         a => a,
     }

@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
+use iomem::infer::InferenceMap;
 use iomem::procfs::{DumpKind, ParsedDump};
 use iomem::{Desc, ExclusiveParams, ExclusiveReason, Flags, ResourceId, ResourceTree};
 
 use crate::facts::KernelFacts;
-use crate::flaginfo::{FlagTable, FlagsFrom};
+use crate::flaginfo::FlagsFrom;
 use crate::source::Source;
 
 /// Whether `iomem_is_exclusive` refuses every page of a resource under one
@@ -50,7 +51,7 @@ pub(crate) struct Row {
     pub(crate) flags: Flags,
     /// Its descriptor.
     pub(crate) desc: Desc,
-    /// Set flags that are assumptions.
+    /// Bits whose value (set or clear) is an assumption.
     pub(crate) assumed: Flags,
     /// The descriptor is an assumption.
     pub(crate) desc_assumed: bool,
@@ -85,8 +86,8 @@ pub(crate) struct Report {
 }
 
 /// Builds the rows of a parsed dump whose tree already carries the flags of
-/// `table`.
-pub(crate) fn rows(dump: &ParsedDump, table: &FlagTable, facts: &KernelFacts) -> Vec<Row> {
+/// `inferred`.
+pub(crate) fn rows(dump: &ParsedDump, inferred: &InferenceMap, facts: &KernelFacts) -> Vec<Row> {
     let tree = &dump.tree;
     let lines: HashMap<ResourceId, usize> = dump.lines.iter().map(|l| (l.resource, l.line)).collect();
     let iomem = dump.kind != DumpKind::Ioports;
@@ -99,7 +100,7 @@ pub(crate) fn rows(dump: &ParsedDump, table: &FlagTable, facts: &KernelFacts) ->
     let Ok(walk) = tree.preorder(dump.root) else { return rows };
     for (id, depth) in walk {
         let Ok(view) = tree.get(id) else { continue };
-        let info = table.get(&id);
+        let info = inferred.get(id);
         let exclusive = iomem.then(|| {
             inherited.truncate(depth);
             let above = inherited.last().copied().unwrap_or_default();
@@ -118,8 +119,8 @@ pub(crate) fn rows(dump: &ParsedDump, table: &FlagTable, facts: &KernelFacts) ->
             name: view.name.map(str::to_string),
             flags: info.map_or(view.flags, |i| i.flags),
             desc: info.map_or(view.desc, |i| i.desc),
-            assumed: info.map_or(Flags::empty(), |i| i.assumed),
-            desc_assumed: info.is_some_and(|i| i.desc_assumed),
+            assumed: info.map_or(Flags::empty(), |i| i.assumed()),
+            desc_assumed: info.is_some_and(|i| !i.desc_known),
             rule: info.map_or("", |i| i.rule),
             exclusive,
         });

@@ -12,6 +12,8 @@ use iomem::procfs::DumpKind;
 use serde::Serialize;
 
 use super::flag_names;
+use crate::facts::arch_name;
+use crate::flaginfo::assumed_names;
 use crate::model::{ExclusiveUnder, Report, Row, reason_name};
 
 /// The version of the documented schema.
@@ -84,7 +86,7 @@ impl From<ExclusiveUnder> for UnderJson {
 
 fn resource(row: &Row) -> ResourceJson<'_> {
     let names = flag_names(row.flags, row.assumed);
-    let mut assumed: Vec<String> = names.iter().filter(|(_, a)| *a).map(|(n, _)| n.clone()).collect();
+    let mut assumed = assumed_names(row.assumed);
     if row.desc_assumed {
         assumed.push("desc".to_string());
     }
@@ -119,7 +121,7 @@ pub(crate) fn write(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Res
             release: f.release.clone(),
             rules_version: f.version().to_string(),
             rules_assumed: f.profile.assumed,
-            arch: f.arch.map(|a| a.name()),
+            arch: f.arch.map(arch_name),
             config: f.config_path.clone(),
             io_strict_devmem: f.io_strict.value,
             io_strict_devmem_assumed: f.io_strict.assumed,

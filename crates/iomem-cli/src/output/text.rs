@@ -10,7 +10,7 @@ use iomem::{Desc, ExclusiveReason};
 
 use super::flag_names;
 use super::size::human;
-use crate::facts::KernelFacts;
+use crate::facts::{KernelFacts, arch_name};
 use crate::flaginfo::FlagsFrom;
 use crate::model::{Report, Row};
 use crate::source::{EXAMPLE_PROVENANCE, Source};
@@ -67,7 +67,7 @@ fn header(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
 }
 
 fn kernel_line(f: &KernelFacts) -> String {
-    let arch = f.arch.map_or(String::new(), |a| format!(", {}", a.name()));
+    let arch = f.arch.map_or(String::new(), |a| format!(", {}", arch_name(a)));
     match (&f.release, f.profile.assumed) {
         (Some(r), false) => format!("Kernel: {r}{arch}: rules of Linux {}", f.version()),
         (Some(r), true) => format!("Kernel: {r}{arch} (unrecognised): rules of Linux {} assumed", f.version()),

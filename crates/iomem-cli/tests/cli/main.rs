@@ -6,6 +6,7 @@
 mod common;
 mod example;
 mod file;
+mod inference;
 mod json_schema;
 mod live;
 mod root;
