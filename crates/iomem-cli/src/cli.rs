@@ -28,6 +28,19 @@ pub(crate) enum Command {
     /// (iomem_is_exclusive). Reading the live file needs CAP_SYS_ADMIN
     /// (root): everybody else gets zeros.
     Show(ShowArgs),
+    /// Explain what /dev/mem does at physical addresses: open, read, write
+    /// and mmap, the rule and the resource that decided, and what would
+    /// change it.
+    ///
+    /// Addresses are hexadecimal (`0x` optional, as /proc/iomem prints
+    /// them): ADDR (one byte; mmap of its page), ADDR-END (inclusive) or
+    /// ADDR+LEN (LEN hexadecimal, or decimal with a K, M, G or T suffix),
+    /// several per call. A live machine is judged from /proc/iomem (read
+    /// as root), /proc/cmdline, the kernel configuration
+    /// (/boot/config-RELEASE or /proc/config.gz), the lockdown state, the
+    /// CPU's address width and the credentials of this very process;
+    /// --assume changes any of them ("what if").
+    Check(CheckArgs),
 }
 
 /// Which system to read. Shared by every command that reads one.
@@ -135,6 +148,47 @@ pub(crate) struct ShowArgs {
     pub(crate) arch: Option<ArchArg>,
 }
 
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Addresses: ADDR, ADDR-END or ADDR+LEN (hexadecimal).
+    #[arg(required = true, value_name = "ADDR[-END|+LEN]")]
+    pub(crate) addresses: Vec<String>,
+    /// Which system to read.
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Print a JSON array, one object per address (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Judge a descriptor opened with O_SYNC (uncached mappings; on x86 an
+    /// O_SYNC mapping of memory the kernel holds write-back fails with
+    /// EAGAIN).
+    #[arg(long)]
+    pub(crate) sync: bool,
+    /// Judge open, read and mmap through an O_RDONLY descriptor (write is
+    /// always judged through O_RDWR).
+    #[arg(long)]
+    pub(crate) rdonly: bool,
+    /// What if: change one input, e.g. `--assume iomem=relaxed`,
+    /// `--assume STRICT_DEVMEM=n`, `--assume lockdown=none`, `--assume root`,
+    /// `--assume uid=1000`, `--assume high_memory=0x140000000`,
+    /// `--assume phys_bits=40`, `--assume kernel=5.15.0`. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) assume: Vec<String>,
+    /// Skip malformed lines of a dump with a warning.
+    #[arg(long)]
+    pub(crate) lenient: bool,
+    /// With --root: use the real flags of DIR/observed/iomem-flags.txt.
+    #[arg(long, requires = "root")]
+    pub(crate) flags_from_observed: bool,
+    /// The kernel release whose rules apply (default: the system's).
+    #[arg(long, value_name = "RELEASE")]
+    pub(crate) kernel: Option<String>,
+    /// The architecture (default: from the kernel configuration or release).
+    #[arg(long, value_enum)]
+    pub(crate) arch: Option<ArchArg>,
+}
+
 impl ShowArgs {
     /// The output format, `--json` included.
     pub(crate) fn format(&self) -> Format {
@@ -156,8 +210,20 @@ mod tests {
     fn sources_are_exclusive() {
         assert!(Cli::try_parse_from(["iomem", "show", "--example", "--file", "x"]).is_err());
         assert!(Cli::try_parse_from(["iomem", "show", "--flags-from-observed"]).is_err());
-        let Command::Show(a) = Cli::try_parse_from(["iomem", "show", "--json"]).unwrap().command;
+        let Command::Show(a) = Cli::try_parse_from(["iomem", "show", "--json"]).unwrap().command else {
+            panic!("show expected");
+        };
         assert_eq!(a.format(), Format::Json);
         assert_eq!(a.source.source(), Source::Live);
+        assert!(Cli::try_parse_from(["iomem", "check"]).is_err(), "check needs an address");
+        let Command::Check(c) =
+            Cli::try_parse_from(["iomem", "check", "--example", "0x1000", "0x2000+4K", "--assume", "iomem=relaxed"])
+                .unwrap()
+                .command
+        else {
+            panic!("check expected");
+        };
+        assert_eq!(c.addresses, ["0x1000", "0x2000+4K"]);
+        assert_eq!(c.assume, ["iomem=relaxed"]);
     }
 }

@@ -12,6 +12,7 @@ mod load;
 mod model;
 mod output;
 mod source;
+mod system;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;

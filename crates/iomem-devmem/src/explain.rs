@@ -261,6 +261,18 @@ impl Devmem<'_> {
             };
             return format!("{what} would not help: {why}");
         }
+        let result = match (now.result, o.result) {
+            (Ok(Success::Zeros | Success::PartlyZeros), Ok(Success::Data)) => {
+                "return the real contents instead of zeros".to_string()
+            }
+            (Ok(Success::Dropped | Success::PartlyDropped), Ok(Success::Written)) => {
+                "write the data instead of dropping it".to_string()
+            }
+            _ => String::new(),
+        };
+        if !result.is_empty() {
+            return format!("{what} would {result}");
+        }
         let result = match o.result {
             Ok(Success::Zeros) => "succeed with zeros".to_string(),
             Ok(Success::Dropped) => "succeed but drop the data".to_string(),
@@ -327,9 +339,23 @@ impl Devmem<'_> {
                 res(by)
             ),
             Rule::MemtypeConflict => "the kernel already maps this range write-back; an O_SYNC (uncached) mapping conflicts with that".to_string(),
-            Rule::Allowed => "allowed".to_string(),
+            Rule::Allowed if r.access == Access::Open => format!(
+                "the caller may open /dev/mem (uid {}, CAP_SYS_RAWIO, lockdown {})",
+                p.caller.uid,
+                p.lockdown.name()
+            ),
+            Rule::Allowed => "nothing to transfer (zero bytes)".to_string(),
             Rule::Page => self.page_reason(o, by, &res),
         };
+        match o.result {
+            Ok(Success::PartlyZeros) => {
+                text.push_str("; some pages of the range are RAM in the first MiB and read as zeros")
+            }
+            Ok(Success::PartlyDropped) => {
+                text.push_str("; writes to the pages that are RAM in the first MiB are dropped")
+            }
+            _ => {}
+        }
         if o.uncertain == Some(Uncertainty::MemtypeMayConflict) {
             text.push_str(
                 "; it may still fail with EAGAIN if the kernel keeps this firmware range mapped write-back (e.g. ACPI tables), \
@@ -364,6 +390,15 @@ impl Devmem<'_> {
             None => "is exclusive",
         };
         match d.rule {
+            PageRule::X86Ram | PageRule::GenericRam
+                if by.is_some_and(|b| b.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE)) =>
+            {
+                format!(
+                    "page {page:#x} lies in {}, System RAM marked EXCLUSIVE: a driver-managed memory region (virtio-mem) \
+                     whose unplugged parts must never be touched; the RAM test refuses every page of it, plugged or not",
+                    res(by)
+                )
+            }
             PageRule::X86Ram | PageRule::GenericRam => {
                 format!("page {page:#x} is System RAM ({}); /dev/mem never exposes RAM above the first MiB", res(by))
             }

@@ -1,6 +1,7 @@
 //! The commands. Each takes its arguments and two writers (results, and
 //! warnings for standard error) so that tests and the binary share one path.
 
+pub(crate) mod check;
 mod show;
 
 use std::io::Write;
@@ -11,5 +12,6 @@ use crate::cli::{Cli, Command};
 pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
     match &cli.command {
         Command::Show(args) => show::run(args, out, warn),
+        Command::Check(args) => check::run(args, out, warn),
     }
 }

@@ -3,6 +3,7 @@
 //! kernel's own text (`--format proc`) comes straight from the library's
 //! renderer.
 
+pub(crate) mod check;
 pub(crate) mod json;
 pub(crate) mod size;
 pub(crate) mod text;

@@ -34,6 +34,7 @@ const FILES: &[(&str, &str)] = &[
     recorded!("boot/config-6.1.0-56-amd64"),
     recorded!("sys/kernel/security/lockdown"),
     recorded!("observed/iomem-flags.txt"),
+    recorded!("observed/kernel-functions.tsv"),
 ];
 
 /// An embedded file by its path relative to the system root.

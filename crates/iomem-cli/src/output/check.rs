@@ -1,0 +1,306 @@
+//! Output of `iomem check`: a short report per address for people, and the
+//! documented JSON array (docs/json-schema.md, "iomem check --json").
+
+use std::io::{self, Write};
+
+use iomem_devmem::{Access, Arch, Explanation, HighMemorySource, OpenMode, Outcome, Success, Uncertainty};
+use serde::Serialize;
+
+use crate::commands::check::Verdicts;
+use crate::system::System;
+
+fn uncertain_name(u: Option<Uncertainty>) -> Option<&'static str> {
+    u.map(|u| match u {
+        Uncertainty::MemtypeMayConflict => "memtype",
+        Uncertainty::HighMemoryEstimated => "high_memory",
+    })
+}
+
+/// The one-line header facts.
+fn describe_system(sys: &System, mode: OpenMode) -> Vec<String> {
+    let p = &sys.policy;
+    let profile = sys.dump.tree.profile();
+    let mut lines = Vec::new();
+    if p.node.is_none() {
+        lines.push(
+            "/dev/mem does not exist on this machine (a kernel built without CONFIG_DEVMEM): every access fails \
+             at open"
+                .to_string(),
+        );
+    } else if !p.config.devmem {
+        lines.push("this kernel has no /dev/mem driver (CONFIG_DEVMEM=n): every access fails at open".to_string());
+    }
+    lines.push(format!("system: {} ({})", sys.source.describe(), sys.path));
+    lines.push(match sys.flags_from {
+        crate::flaginfo::FlagsFrom::Annotations => "flags: read from the kernel (annotated dump)".to_string(),
+        crate::flaginfo::FlagsFrom::Inference => {
+            "flags: inferred from names and places (/proc/iomem shows none); assumed ones are named in the reasons"
+                .to_string()
+        }
+    });
+    let arch = match p.arch {
+        Arch::X86_64 { phys_bits } => format!("x86-64, {phys_bits}-bit physical addresses"),
+        Arch::Arm64 { pa_bits } => format!("arm64, {pa_bits}-bit physical addresses"),
+        Arch::Generic => "generic devmem_is_allowed".to_string(),
+    };
+    lines.push(format!(
+        "kernel: {} (rules of {}), {arch}",
+        sys.facts.release.as_deref().unwrap_or("unknown release"),
+        profile.version
+    ));
+    let yn = |b: bool| if b { "y" } else { "n" };
+    lines.push(format!(
+        "config: DEVMEM={} STRICT_DEVMEM={} IO_STRICT_DEVMEM={} X86_PAT={}; strict iomem checks {}{}; lockdown {}",
+        yn(p.config.devmem),
+        yn(p.config.strict_devmem),
+        yn(p.config.io_strict_devmem),
+        yn(p.config.x86_pat),
+        if p.strict_iomem { "on" } else { "off" },
+        iomem::cmdline::values(&sys.cmdline, "iomem").map(|v| format!(" (iomem={v})")).collect::<String>(),
+        p.lockdown.name()
+    ));
+    lines.push(format!(
+        "caller: uid {}, CAP_SYS_RAWIO {}; descriptor {mode}; high_memory {:#x} ({})",
+        p.caller.uid,
+        if p.caller.has_cap(iomem_devmem::inputs::cap::SYS_RAWIO) { "yes" } else { "no" },
+        p.high_memory.addr,
+        match p.high_memory.source {
+            HighMemorySource::Recorded => "recorded",
+            HighMemorySource::Given => "given",
+            HighMemorySource::Estimated => "estimated",
+        }
+    ));
+    lines
+}
+
+/// The annotated text report.
+pub(crate) fn text(sys: &System, mode: OpenMode, results: &[Verdicts], out: &mut dyn Write) -> anyhow::Result<()> {
+    for l in describe_system(sys, mode) {
+        writeln!(out, "{l}")?;
+    }
+    for a in &sys.assumptions {
+        writeln!(out, "assumed: {a}")?;
+    }
+    for v in results {
+        writeln!(out)?;
+        let t = v.target;
+        let what = if t.ranged { format!("{:#x}-{:#x}", t.start, t.end) } else { format!("{:#x}", t.start) };
+        let inside = if v.containing.is_empty() {
+            "in no resource".to_string()
+        } else {
+            let chain: Vec<String> =
+                v.containing.iter().map(|(n, r)| format!("'{n}' [{:#x}-{:#x}]", r.start, r.end)).collect();
+            format!("in {}", chain.join(" > "))
+        };
+        writeln!(out, "{what}  {inside}")?;
+        let mut previous_reason: Option<&str> = None;
+        for e in &v.accesses {
+            let name = e.request.access.name();
+            let result = label(&e.outcome);
+            let reason = if previous_reason == Some(e.reason.as_str()) { "(same reason)" } else { e.reason.as_str() };
+            previous_reason = Some(e.reason.as_str());
+            let caveat = match e.outcome.uncertain {
+                Some(Uncertainty::MemtypeMayConflict) => " [may be EAGAIN]",
+                Some(Uncertainty::HighMemoryEstimated) => " [high_memory estimated]",
+                None => "",
+            };
+            writeln!(out, "  {name:<5}  {result:<7}{caveat}  {}: {reason}", e.outcome.rule_id())?;
+        }
+        // What would change the results, grouped by sentence.
+        let mut lines: Vec<(String, Vec<&'static str>)> = Vec::new();
+        for e in &v.accesses {
+            for w in &e.what_if {
+                match lines.iter_mut().find(|(s, _)| *s == w.sentence) {
+                    Some((_, accesses)) => accesses.push(e.request.access.name()),
+                    None => lines.push((w.sentence.clone(), vec![e.request.access.name()])),
+                }
+            }
+        }
+        if !lines.is_empty() {
+            writeln!(out, "  what would change it:")?;
+            for (sentence, accesses) in lines {
+                writeln!(out, "    {}: {sentence}", accesses.join(", "))?;
+            }
+        }
+        if !v.runs.is_empty() {
+            writeln!(out, "  whole pages of the range (read / write / mmap):")?;
+            for r in &v.runs {
+                writeln!(
+                    out,
+                    "    {:#x}-{:#x}  {} / {} / {}  {}",
+                    r.range.start,
+                    r.range.end,
+                    label(&r.read),
+                    label(&r.write),
+                    label(&r.mmap),
+                    r.decision.rule.id()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn label(o: &Outcome) -> &'static str {
+    o.result_name()
+}
+
+#[derive(Serialize)]
+struct ResourceJson {
+    name: String,
+    start: String,
+    end: String,
+    flags: Vec<String>,
+    assumed: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct WhatIfJson {
+    change: &'static str,
+    result: &'static str,
+    helps: bool,
+    sentence: String,
+}
+
+#[derive(Serialize)]
+struct AccessJson {
+    result: &'static str,
+    data: Option<&'static str>,
+    rule: &'static str,
+    reason: String,
+    uncertain: Option<&'static str>,
+    decided_by: Option<ResourceJson>,
+    what_if: Vec<WhatIfJson>,
+}
+
+#[derive(Serialize)]
+struct ContainingJson {
+    name: String,
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct RunJson {
+    start: String,
+    end: String,
+    page_rule: &'static str,
+    read: &'static str,
+    write: &'static str,
+    mmap: &'static str,
+}
+
+#[derive(Serialize)]
+struct AddressJson {
+    address: String,
+    end: String,
+    length: String,
+    open_flags: String,
+    containing: Vec<ContainingJson>,
+    open: AccessJson,
+    read: AccessJson,
+    write: AccessJson,
+    mmap: AccessJson,
+    runs: Vec<RunJson>,
+    assumptions: Vec<String>,
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+/// The result in the documented vocabulary: `ok`, `zeros` (a read that
+/// succeeds with zeros by policy), or the errno name. A write the kernel
+/// reports as done but drops is `ok` to its caller; `data` says so.
+fn result_json(o: &Outcome) -> &'static str {
+    match o.result {
+        Ok(Success::Zeros) => "zeros",
+        Ok(_) => "ok",
+        Err(e) => e.name(),
+    }
+}
+
+/// What happened to the data of a successful read or write.
+fn data_json(e: &Explanation) -> Option<&'static str> {
+    match (e.request.access, e.outcome.result) {
+        (Access::Read, Ok(Success::Data)) | (Access::Write, Ok(Success::Written)) => Some("real"),
+        (Access::Read, Ok(Success::Zeros)) => Some("zeros"),
+        (Access::Read, Ok(Success::PartlyZeros)) => Some("partly-zeros"),
+        (Access::Write, Ok(Success::Dropped)) => Some("dropped"),
+        (Access::Write, Ok(Success::PartlyDropped)) => Some("partly-dropped"),
+        _ => None,
+    }
+}
+
+fn access_json(e: &Explanation) -> AccessJson {
+    AccessJson {
+        result: result_json(&e.outcome),
+        data: data_json(e),
+        rule: e.outcome.rule_id(),
+        reason: e.reason.clone(),
+        uncertain: uncertain_name(e.outcome.uncertain),
+        decided_by: e.decided_by.as_ref().map(|r| ResourceJson {
+            name: r.name.clone(),
+            start: hex(r.range.start),
+            end: hex(r.range.end),
+            flags: r.flags.names().map(|n| n.to_string()).collect(),
+            assumed: crate::flaginfo::assumed_names(r.assumed),
+        }),
+        what_if: e
+            .what_if
+            .iter()
+            .map(|w| WhatIfJson {
+                change: w.change.id(),
+                result: w.result,
+                helps: w.helps,
+                sentence: w.sentence.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The JSON array, one object per address.
+pub(crate) fn json(sys: &System, results: &[Verdicts], out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut docs = Vec::new();
+    for v in results {
+        let by = |a: Access| v.accesses.iter().find(|e| e.request.access == a).map(access_json);
+        let (Some(open), Some(read), Some(write), Some(mmap)) =
+            (by(Access::Open), by(Access::Read), by(Access::Write), by(Access::Mmap))
+        else {
+            continue;
+        };
+        let mode = v.accesses.first().map(|e| e.request.mode).unwrap_or(OpenMode::RDWR);
+        docs.push(AddressJson {
+            address: hex(v.target.start),
+            end: hex(v.target.end),
+            length: hex(v.target.end - v.target.start + 1),
+            open_flags: mode.to_string(),
+            containing: v
+                .containing
+                .iter()
+                .map(|(n, r)| ContainingJson { name: n.clone(), start: hex(r.start), end: hex(r.end) })
+                .collect(),
+            open,
+            read,
+            write,
+            mmap,
+            runs: v
+                .runs
+                .iter()
+                .map(|r| RunJson {
+                    start: hex(r.range.start),
+                    end: hex(r.range.end),
+                    page_rule: r.decision.rule.id(),
+                    read: result_json(&r.read),
+                    write: result_json(&r.write),
+                    mmap: result_json(&r.mmap),
+                })
+                .collect(),
+            assumptions: sys.assumptions.clone(),
+        });
+    }
+    let mut w = io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut w, &docs)?;
+    writeln!(w)?;
+    Ok(())
+}
