@@ -22,11 +22,15 @@ fn describe_system(sys: &System, mode: OpenMode) -> Vec<String> {
     let profile = sys.dump.tree.profile();
     let mut lines = Vec::new();
     if p.node.is_none() {
-        lines.push(
-            "/dev/mem does not exist on this machine (a kernel built without CONFIG_DEVMEM): every access fails \
-             at open"
-                .to_string(),
-        );
+        lines.push(if p.config.devmem {
+            "/dev/mem does not exist on this machine (the node was removed, or a container without it): every \
+             access fails at open"
+                .to_string()
+        } else {
+            "/dev/mem does not exist on this machine: its kernel was built without CONFIG_DEVMEM, so every access \
+             fails at open"
+                .to_string()
+        });
     } else if !p.config.devmem {
         lines.push("this kernel has no /dev/mem driver (CONFIG_DEVMEM=n): every access fails at open".to_string());
     }
