@@ -41,6 +41,11 @@ pub(crate) enum Command {
     /// CPU's address width and the credentials of this very process;
     /// --assume changes any of them ("what if").
     Check(CheckArgs),
+    /// List the physical ranges a memory-acquisition tool may read through
+    /// /dev/mem on this system, the ranges that read as zeros, the ranges
+    /// mmap maps, and the System RAM it cannot read (virtio-mem device
+    /// regions called out: their unplugged parts must never be touched).
+    Safe(SafeArgs),
 }
 
 /// Which system to read. Shared by every command that reads one.
@@ -187,6 +192,27 @@ pub(crate) struct CheckArgs {
     /// The architecture (default: from the kernel configuration or release).
     #[arg(long, value_enum)]
     pub(crate) arch: Option<ArchArg>,
+}
+
+/// Arguments of `safe`.
+#[derive(Debug, Args)]
+pub(crate) struct SafeArgs {
+    /// Which system to read.
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Print JSON: `{"readable": [...], "zero_filled": [...], "mappable":
+    /// [...], "forbidden_ram": [...]}` with 0x-prefixed hex `start`/`end`.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// What if: as for `check` (e.g. `--assume iomem=relaxed`).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) assume: Vec<String>,
+    /// With --root: use the real flags of DIR/observed/iomem-flags.txt.
+    #[arg(long, requires = "root")]
+    pub(crate) flags_from_observed: bool,
+    /// The kernel release whose rules apply (default: the system's).
+    #[arg(long, value_name = "RELEASE")]
+    pub(crate) kernel: Option<String>,
 }
 
 impl ShowArgs {

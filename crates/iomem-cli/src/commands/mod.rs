@@ -2,6 +2,7 @@
 //! warnings for standard error) so that tests and the binary share one path.
 
 pub(crate) mod check;
+mod safe;
 mod show;
 
 use std::io::Write;
@@ -13,5 +14,6 @@ pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyho
     match &cli.command {
         Command::Show(args) => show::run(args, out, warn),
         Command::Check(args) => check::run(args, out, warn),
+        Command::Safe(args) => safe::run(args, out, warn),
     }
 }

@@ -188,3 +188,25 @@ fn json_fields_are_documented() {
         }
     }
 }
+
+#[test]
+fn safe_ranges_of_the_example() {
+    let j = iomem(&["safe", "--example", "--json"]).json();
+    let forbidden = j["forbidden_ram"].as_array().unwrap();
+    let virtio: Vec<_> = forbidden.iter().filter(|f| f["why"] == "device-managed-region").collect();
+    assert_eq!(virtio.first().unwrap()["start"], "0x100000000");
+    assert_eq!(virtio.last().unwrap()["end"], "0x1ffffffff");
+    assert!(virtio.iter().all(|f| f["resource"] == "virtio0"));
+    let boot = forbidden.iter().find(|f| f["why"] == "ram").unwrap();
+    assert_eq!((boot["start"].as_str(), boot["errno"].as_str()), (Some("0x100000"), Some("EPERM")));
+    let readable = j["readable"].as_array().unwrap();
+    assert_eq!(readable[0]["start"], "0x0");
+    // Nothing readable at or above high_memory (0x140000000).
+    for r in readable {
+        let end = u64::from_str_radix(r["end"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        assert!(end < 0x1_4000_0000, "{r}");
+    }
+    assert_eq!(j["zero_filled"][0]["start"], "0x1000");
+    let text = iomem(&["safe", "--example"]).ok().to_string();
+    assert!(text.contains("must never be touched"), "{text}");
+}

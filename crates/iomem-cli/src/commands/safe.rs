@@ -1,0 +1,133 @@
+//! `iomem safe`: what a memory-acquisition tool may read through
+//! `/dev/mem`, and the System RAM it cannot.
+
+use std::io::Write;
+
+use iomem::Range;
+use iomem_devmem::{Devmem, ForbiddenRam, RamDenial};
+use serde::Serialize;
+
+use crate::cli::SafeArgs;
+use crate::commands::check::apply_assumption;
+use crate::system::{LoadRequest, load};
+
+#[derive(Serialize)]
+struct RangeJson {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct ForbiddenJson {
+    start: String,
+    end: String,
+    why: &'static str,
+    errno: &'static str,
+    resource: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SafeJson {
+    readable: Vec<RangeJson>,
+    zero_filled: Vec<RangeJson>,
+    mappable: Vec<RangeJson>,
+    forbidden_ram: Vec<ForbiddenJson>,
+    assumptions: Vec<String>,
+}
+
+fn why(f: &ForbiddenRam) -> &'static str {
+    match f.why {
+        RamDenial::DeviceManagedRegion => "device-managed-region",
+        RamDenial::Ram => "ram",
+        RamDenial::Gate => "read-gate",
+    }
+}
+
+fn hex_range(r: &Range) -> RangeJson {
+    RangeJson { start: format!("{:#x}", r.start), end: format!("{:#x}", r.end) }
+}
+
+/// Runs `safe`.
+pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    let req =
+        LoadRequest { observed_flags: args.flags_from_observed, kernel: args.kernel.clone(), ..LoadRequest::default() };
+    let mut sys = load(args.source.source(), &req)?;
+    for w in &sys.warnings {
+        writeln!(warn, "iomem: warning: {w}")?;
+    }
+    for a in &args.assume {
+        apply_assumption(&mut sys, a)?;
+    }
+    let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
+    let opened = devmem.open(iomem_devmem::OpenMode::RDWR);
+    let s = devmem.safe_ranges(Range::FULL);
+    let name = |f: &ForbiddenRam| {
+        f.resource.and_then(|id| sys.dump.tree.get(id).ok()).map(|v| v.name.unwrap_or("<BAD>").to_string())
+    };
+    if args.json {
+        let doc = SafeJson {
+            readable: s.readable.iter().map(hex_range).collect(),
+            zero_filled: s.zero_filled.iter().map(hex_range).collect(),
+            mappable: s.mappable.iter().map(hex_range).collect(),
+            forbidden_ram: s
+                .forbidden_ram
+                .iter()
+                .map(|f| ForbiddenJson {
+                    start: format!("{:#x}", f.range.start),
+                    end: format!("{:#x}", f.range.end),
+                    why: why(f),
+                    errno: f.errno.name(),
+                    resource: name(f),
+                })
+                .collect(),
+            assumptions: sys.assumptions.clone(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "system: {} ({})", sys.source.describe(), sys.path)?;
+    for a in &sys.assumptions {
+        writeln!(out, "assumed: {a}")?;
+    }
+    if opened.result.is_err() {
+        writeln!(
+            out,
+            "note: opening /dev/mem fails here ({}): the lists say what the policy allows once it can be opened",
+            opened.result_name()
+        )?;
+    }
+    let list = |out: &mut dyn Write, title: &str, ranges: &[Range]| -> std::io::Result<()> {
+        writeln!(out, "\n{title}:")?;
+        if ranges.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for r in ranges {
+            writeln!(out, "  {:#x}-{:#x}", r.start, r.end)?;
+        }
+        Ok(())
+    };
+    list(
+        out,
+        "readable (pread returns the physical contents; MMIO included, where reading registers can have side effects)",
+        &s.readable,
+    )?;
+    list(out, "zero-filled (reads succeed but return zeros: x86 RAM in the first MiB)", &s.zero_filled)?;
+    list(out, "mappable (mmap without O_SYNC)", &s.mappable)?;
+    writeln!(out, "\nSystem RAM that cannot be read:")?;
+    if s.forbidden_ram.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for f in &s.forbidden_ram {
+        let what = match f.why {
+            RamDenial::DeviceManagedRegion => {
+                "a virtio-mem (driver-managed) region: parts are unplugged and must never be touched, by any means"
+            }
+            RamDenial::Ram => "System RAM, refused by STRICT_DEVMEM",
+            RamDenial::Gate => "System RAM the read gate does not reach",
+        };
+        let by = name(f).map(|n| format!(" ('{n}')")).unwrap_or_default();
+        writeln!(out, "  {:#x}-{:#x}  {}  {what}{by}", f.range.start, f.range.end, f.errno.name())?;
+    }
+    Ok(())
+}
