@@ -181,10 +181,15 @@ impl ResourceTree {
                 .reallocate(root_ix, new_ix, size, &mut constraint)
                 .map_err(|e| e.unwrap_or_else(|| no_space(&constraint)));
         }
-        self.check_linkable(root_ix, new_ix)?;
         let flags = self.node(new_ix).flags;
         let found =
             self.find_space(root_ix, None, flags, size, &mut constraint).ok_or_else(|| no_space(&constraint))?;
+        self.check_linkable(root_ix, new_ix)?;
+        if !self.children_fit(new_ix, found) {
+            // The kernel would move the resource away from its own
+            // children (callers pass childless resources).
+            return Err(Error::Invalid { what: "allocate_resource: a child would lie outside the found range" });
+        }
         self.set_range(new_ix, found);
         self.place(root_ix, new_ix).map_err(|c| self.conflict_error(new_ix, c))
     }

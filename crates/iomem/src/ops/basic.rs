@@ -14,6 +14,14 @@ impl ResourceTree {
     /// or returns the conflict (`parent` itself for an inverted or outside
     /// range, else the lowest overlapping child).
     pub(crate) fn place(&mut self, parent: Ix, new: Ix) -> Result<(), Ix> {
+        let pos = self.place_scan(parent, new)?;
+        self.link_at(parent, pos, new);
+        Ok(())
+    }
+
+    /// The scan of PLACE without linking: the position `new` would take
+    /// among `parent`'s children, or the conflict.
+    pub(crate) fn place_scan(&self, parent: Ix, new: Ix) -> Result<usize, Ix> {
         let r = self.node(new).range();
         let p = self.node(parent).range();
         if r.end < r.start || r.start < p.start || r.end > p.end {
@@ -25,8 +33,7 @@ impl ResourceTree {
                 return Err(c);
             }
         }
-        self.link_at(parent, pos, new);
-        Ok(())
+        Ok(pos)
     }
 
     pub(crate) fn conflict_error(&self, new: Ix, conflict: Ix) -> Error {
@@ -39,6 +46,10 @@ impl ResourceTree {
 
     /// Checks that `new` may be linked below `parent`: `new` is detached,
     /// not a root, and `parent` is not inside `new`'s own detached subtree.
+    /// Called at the moment of linking, after the kernel's algorithm ran:
+    /// where the kernel reports a conflict (e.g. `insert_resource` meeting
+    /// `new` itself, already linked there) that result is returned; the port
+    /// refuses only what would corrupt the tree.
     pub(crate) fn check_linkable(&self, parent: Ix, new: Ix) -> Result<(), Error> {
         if Self::is_root(new) {
             return Err(Error::IsRoot { resource: self.handle(new) });
@@ -63,8 +74,10 @@ impl ResourceTree {
     pub fn request_resource(&mut self, root: ResourceId, new: ResourceId) -> Result<(), Error> {
         let root = self.ix(root)?;
         let new = self.ix(new)?;
+        let pos = self.place_scan(root, new).map_err(|c| self.conflict_error(new, c))?;
         self.check_linkable(root, new)?;
-        self.place(root, new).map_err(|c| self.conflict_error(new, c))
+        self.link_at(root, pos, new);
+        Ok(())
     }
 
     /// `release_resource` (§5.2): unlinks `old` together with its whole
@@ -137,16 +150,22 @@ impl ResourceTree {
         }
     }
 
-    /// `__insert_resource`: returns `None` on success or the conflict.
-    pub(crate) fn insert_conflict(&mut self, mut parent: Ix, new: Ix) -> Option<Ix> {
+    /// `__insert_resource`: `Ok(None)` on success, `Ok(Some(conflict))`, or
+    /// the refusal of [`ResourceTree::check_linkable`] where the kernel would
+    /// link a resource that cannot be linked.
+    pub(crate) fn insert_conflict(&mut self, mut parent: Ix, new: Ix) -> Result<Option<Ix>, Error> {
         let nr = self.node(new).range();
         let first = loop {
-            let first = match self.place(parent, new) {
-                Ok(()) => return None,
+            let first = match self.place_scan(parent, new) {
+                Ok(pos) => {
+                    self.check_linkable(parent, new)?;
+                    self.link_at(parent, pos, new);
+                    return Ok(None);
+                }
                 Err(c) => c,
             };
             if first == parent || first == new {
-                return Some(first);
+                return Ok(Some(first));
             }
             let fr = self.node(first).range();
             if fr.start > nr.start || fr.end < nr.end || fr == nr {
@@ -162,13 +181,14 @@ impl ResourceTree {
         loop {
             let next = self.node(ids[last_pos]);
             if next.start < nr.start || next.end > nr.end {
-                return Some(ids[last_pos]);
+                return Ok(Some(ids[last_pos]));
             }
             match ids.get(last_pos + 1) {
                 Some(&s) if self.node(s).start <= nr.end => last_pos += 1,
                 _ => break,
             }
         }
+        self.check_linkable(parent, new)?;
         // Relink: `new` takes `first`'s place and adopts the run. Its own
         // former children are dropped from it (the kernel overwrites the
         // child link); they become detached.
@@ -180,7 +200,7 @@ impl ResourceTree {
         let (starts, run) = self.take_children(parent, first_pos..last_pos + 1);
         self.link_at(parent, first_pos, new);
         self.put_children(new, 0, starts, run);
-        None
+        Ok(None)
     }
 
     /// `insert_resource_conflict` / `insert_resource` (§5.5): descends
@@ -191,8 +211,7 @@ impl ResourceTree {
     pub fn insert_resource(&mut self, parent: ResourceId, new: ResourceId) -> Result<(), Error> {
         let parent = self.ix(parent)?;
         let new = self.ix(new)?;
-        self.check_linkable(parent, new)?;
-        match self.insert_conflict(parent, new) {
+        match self.insert_conflict(parent, new)? {
             None => Ok(()),
             Some(c) => Err(self.conflict_error(new, c)),
         }
@@ -208,9 +227,8 @@ impl ResourceTree {
         if self.in_tree(new_ix) {
             return Ok(true);
         }
-        self.check_linkable(root_ix, new_ix)?;
         loop {
-            let c = match self.insert_conflict(root_ix, new_ix) {
+            let c = match self.insert_conflict(root_ix, new_ix)? {
                 None => return Ok(true),
                 Some(c) => c,
             };
@@ -236,6 +254,13 @@ impl ResourceTree {
     pub fn adjust_resource(&mut self, res: ResourceId, start: u64, n: u64) -> Result<(), Error> {
         let ix = self.ix(res)?;
         let range = Range::from_start_size(start, n);
+        if n != 0 && range.end < range.start {
+            // A size wrapping past 2^64: the kernel would accept a resource
+            // starting above its end by more than one, out of order among
+            // its siblings (resource-tree.md §2.7 I1/I3 allow only the
+            // size-0 inversion). Refused.
+            return Err(Error::Invalid { what: "adjust_resource: the size wraps past the end of the address space" });
+        }
         self.adjust_checked(ix, range).map_err(|reason| Error::Adjust { resource: res, range, reason })
     }
 

@@ -10,7 +10,7 @@
 
 use crate::error::Error;
 use crate::flags::{Desc, Flags};
-use crate::profile::{FreeRegionRule, RegionIntersectsRule};
+use crate::profile::FreeRegionRule;
 use crate::range::{Range, align_up};
 use crate::tree::{IOMEM, Ix, ResourceId, ResourceTree};
 
@@ -76,7 +76,8 @@ impl ResourceTree {
             match self.first_overlapping_child(base_ix, q) {
                 None => {
                     let ix = self.alloc_node(q, name, Flags::MEM, Desc::NONE)?;
-                    if self.insert_conflict(base_ix, ix).is_some() {
+                    // A fresh resource is always linkable: no refusal.
+                    if !matches!(self.insert_conflict(base_ix, ix), Ok(None)) {
                         self.free_subtree(ix);
                         return Err(err);
                     }
@@ -136,24 +137,33 @@ impl ResourceTree {
         let err = Error::NoFreeRegion { size };
         while addr > stride && addr >= br.start {
             let q = Range::from_start_size(addr, size);
-            let clear = if legacy {
-                // Top-level test with flags 0: both rules agree.
-                self.region_intersects_in(
-                    test_parent,
-                    q,
-                    Flags::empty(),
-                    Desc::NONE,
-                    RegionIntersectsRule::TopLevelOnly,
-                ) == crate::query::RegionIntersects::Disjoint
-            } else {
-                self.first_overlapping_child(test_parent, q).is_none()
-            };
-            if clear {
+            // `region_intersects` with flags 0 matches every resource, so
+            // under either rule "DISJOINT" means: no child of the tested
+            // parent overlaps the candidate.
+            let Some(c) = self.first_overlapping_child(test_parent, q) else {
                 let ix = self.request_region_ix(IOMEM, q, name, Flags::empty()).map_err(|_| err)?;
                 self.node_mut(ix).desc = Desc::DEVICE_PRIVATE_MEMORY;
                 return Ok(self.handle(ix));
+            };
+            if stride == 0 {
+                // A stride of 0 (align 0, or a size of 0 on the legacy rule)
+                // would make the kernel test this same candidate forever;
+                // the port tests it once.
+                break;
             }
-            addr = addr.wrapping_sub(stride);
+            // Every lower candidate whose end still reaches `c` overlaps it
+            // too: jump to the first one ending below `c` (the kernel steps
+            // through them one by one, with the same first free result).
+            let cstart = self.node(c).start;
+            let step = if q.end >= q.start && q.end >= cstart {
+                ((q.end - cstart) / stride + 1).checked_mul(stride)
+            } else {
+                Some(stride)
+            };
+            match step.and_then(|d| addr.checked_sub(d)) {
+                Some(next) => addr = next,
+                None => break,
+            }
         }
         Err(err)
     }

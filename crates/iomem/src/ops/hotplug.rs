@@ -57,6 +57,11 @@ impl ResourceTree {
         // Split: shrink `res` to the lower part, then link an upper part
         // with the same name object, flags, descriptor and parent after it.
         let upper = Range::new(q.end.wrapping_add(1), r.end);
+        if q.end < q.start && upper.start < q.start {
+            // Only a size wrapping past 2^64 gets here: the kernel would
+            // leave the upper part overlapping the lower one. Refused.
+            return self.refused(id);
+        }
         let (name, flags, desc) = {
             let n = self.node(res);
             (n.name, n.flags, n.desc)

@@ -635,14 +635,29 @@ impl ResourceTree {
     }
 
     /// Changes the range of a *detached* resource (`resource_set_range`);
-    /// placed resources move only through the tree operations.
+    /// placed resources move only through the tree operations. A detached
+    /// resource that has children (a released subtree) must still cover
+    /// them, or linking it later would break the tree's containment
+    /// invariant: `-EINVAL` otherwise.
     pub fn set_range_detached(&mut self, id: ResourceId, range: Range) -> Result<(), Error> {
         let ix = self.ix(id)?;
         if self.in_tree(ix) {
             return Err(Error::InTree { resource: id });
         }
+        if !self.children_fit(ix, range) {
+            return Err(Error::Invalid { what: "a child would lie outside the new range" });
+        }
         self.set_range(ix, range);
         Ok(())
+    }
+
+    /// True if every child of `ix` lies inside `range` (bounds only, as
+    /// `adjust_resource` tests them).
+    pub(crate) fn children_fit(&self, ix: Ix, range: Range) -> bool {
+        self.child_ids(ix).iter().all(|&c| {
+            let n = self.node(c);
+            n.start >= range.start && n.end <= range.end
+        })
     }
 
     /// The deepest resource below `root` containing `addr`, found by one

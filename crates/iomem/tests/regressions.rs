@@ -1,0 +1,118 @@
+//! Regression tests for the bugs the reference-model comparison
+//! (`tests/model_equivalence.rs`) found, one per bug.
+
+use iomem::{Adjustment, Errno, Error, Flags, KernelProfile, ResourceId, ResourceSpec, ResourceTree, TreeConfig};
+
+fn add(t: &mut ResourceTree, parent: ResourceId, start: u64, end: u64, flags: Flags) -> ResourceId {
+    let name = t.name_new("r");
+    let id = t.create(ResourceSpec::new(start, end, name, flags)).unwrap();
+    t.request_resource(parent, id).unwrap();
+    id
+}
+
+/// resource-tree.md §5.5: inserting a resource that is already linked where
+/// the descent meets it returns that resource as the conflict (-EBUSY); the
+/// port used to refuse with -EINVAL before running the algorithm. Likewise
+/// a request whose range conflicts is reported as the conflict even when the
+/// resource could not be linked anyway.
+#[test]
+fn conflicts_win_over_link_refusals() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let a = add(&mut t, root, 0x1000, 0x1fff, Flags::MEM);
+    let before = t.proc_iomem();
+    let e = t.insert_resource(root, a).unwrap_err();
+    assert_eq!(e.errno(), Errno::EBUSY);
+    assert!(matches!(e, Error::Conflict { conflict, .. } if conflict == a), "{e:?}");
+    let e = t.request_resource(root, a).unwrap_err();
+    assert!(matches!(e, Error::Conflict { conflict, .. } if conflict == a), "{e:?}");
+    // The iomem root does not fit in the ioport root: PLACE reports the
+    // ioport root before anything would be linked.
+    let io = t.ioport_root();
+    let e = t.request_resource(io, root).unwrap_err();
+    assert!(matches!(e, Error::Conflict { conflict, .. } if conflict == io), "{e:?}");
+    assert_eq!(t.proc_iomem(), before);
+
+    // Where the kernel would really link the resource, the port refuses:
+    // an ioport resource offered to the iomem root at a free spot ...
+    let port = add(&mut t, io, 0x100, 0x1ff, Flags::IO);
+    assert!(matches!(t.request_resource(root, port), Err(Error::InTree { .. })));
+    assert!(matches!(t.insert_resource(root, port), Err(Error::InTree { .. })));
+    // ... and a resource linked below its own child.
+    let name = t.name_new("p");
+    let p = t.create(ResourceSpec::new(0x8000, 0x80ff, name, Flags::MEM)).unwrap();
+    let q = t.create(ResourceSpec::new(0x8000, 0x80ff, name, Flags::MEM)).unwrap();
+    t.request_resource(p, q).unwrap();
+    assert!(matches!(t.request_resource(q, p), Err(Error::Invalid { .. })));
+    assert_eq!(t.proc_iomem(), before);
+}
+
+/// A free-region search whose stride is 0 (align 0) used to test the same
+/// candidate forever when a resource covered it.
+#[test]
+fn request_free_mem_region_with_align_zero_terminates() {
+    let cfg = TreeConfig { max_physmem_bits: 16, ..TreeConfig::x86_64() };
+    for profile in [KernelProfile::mainline(), KernelProfile::v6_1()] {
+        let mut t = ResourceTree::new(cfg.with_profile(profile));
+        let root = t.iomem_root();
+        add(&mut t, root, 0xff00, 0x1_00ff, Flags::MEM);
+        let e = t.request_free_mem_region(root, 0x100, 0, "dev").unwrap_err();
+        assert_eq!(e.errno(), Errno::ERANGE);
+        // Legacy rule, size 0: the stride (the size) is 0 as well.
+        let e = t.request_free_mem_region(root, 0, 0x100, "dev").unwrap_err();
+        assert_eq!(e.errno(), Errno::ERANGE);
+    }
+}
+
+/// `release_mem_region_adjustable` with a size wrapping past 2^64: the
+/// kernel's split would leave two overlapping siblings (violating
+/// resource-tree.md §2.7 I1); the port refuses that split.
+#[test]
+fn release_adjustable_refuses_an_overlapping_split() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let ram = add(&mut t, root, 0xab00, 0xc9ff, Flags::SYSTEM_RAM | Flags::BUSY);
+    let before = t.proc_iomem();
+    assert_eq!(t.release_mem_region_adjustable(0xac00, u64::MAX), Adjustment::Refused(ram));
+    assert_eq!(t.proc_iomem(), before);
+    // A size of 0 splits without removing anything, as the kernel does.
+    assert!(matches!(t.release_mem_region_adjustable(0xac00, 0), Adjustment::Split(r, _) if r == ram));
+    assert_eq!(t.proc_iomem(), "0000ab00-0000abff : r\n0000ac00-0000c9ff : r\n");
+}
+
+/// A detached resource that still has children (a released subtree) used
+/// to be movable away from them by `allocate_resource` or
+/// `set_range_detached`, so that linking it broke containment (§2.7 I2).
+#[test]
+fn detached_subtrees_keep_covering_their_children() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let p = add(&mut t, root, 0x8000, 0x8fff, Flags::MEM);
+    add(&mut t, p, 0x8000, 0x80ff, Flags::MEM | Flags::BUSY);
+    t.release_resource(p).unwrap();
+    let e = t.allocate_resource(root, p, 0x1000, iomem::Constraint::anywhere(0x1000)).unwrap_err();
+    assert_eq!(e.errno(), Errno::EINVAL);
+    let e = t.set_range_detached(p, iomem::Range::new(0, 0xfff)).unwrap_err();
+    assert_eq!(e.errno(), Errno::EINVAL);
+    // Growing around the children is fine.
+    t.set_range_detached(p, iomem::Range::new(0x8000, 0x9fff)).unwrap();
+    t.request_resource(root, p).unwrap();
+    assert_eq!(t.proc_iomem(), "00008000-00009fff : r\n  00008000-000080ff : r\n");
+}
+
+/// `adjust_resource` with a size wrapping past 2^64 used to be accepted,
+/// leaving a resource far above its end and out of order among its
+/// siblings (§2.7 I1); only size 0 may invert a resource.
+#[test]
+fn adjust_refuses_a_wrapping_size() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let a = add(&mut t, root, 0x100, 0x1ff, Flags::MEM);
+    add(&mut t, root, 0x700, 0x7ff, Flags::MEM);
+    let e = t.adjust_resource(a, u64::MAX - 0xff, 0x200).unwrap_err();
+    assert_eq!(e.errno(), Errno::EINVAL);
+    assert_eq!(t.get(a).unwrap().range, iomem::Range::new(0x100, 0x1ff));
+    // Size 0 still gives the kernel's inverted [start, start - 1].
+    t.adjust_resource(a, 0x180, 0).unwrap();
+    assert_eq!(t.get(a).unwrap().range, iomem::Range::new(0x180, 0x17f));
+}
