@@ -1,7 +1,9 @@
 //! Regression tests for the bugs the reference-model comparison
 //! (`tests/model_equivalence.rs`) found, one per bug.
 
-use iomem::{Adjustment, Errno, Error, Flags, KernelProfile, ResourceId, ResourceSpec, ResourceTree, TreeConfig};
+use std::ops::ControlFlow;
+
+use iomem::{Adjustment, Errno, Error, Flags, KernelProfile, ResourceId, ResourceSpec, ResourceTree, TreeConfig, Walk};
 
 fn add(t: &mut ResourceTree, parent: ResourceId, start: u64, end: u64, flags: Flags) -> ResourceId {
     let name = t.name_new("r");
@@ -45,6 +47,35 @@ fn conflicts_win_over_link_refusals() {
     t.request_resource(p, q).unwrap();
     assert!(matches!(t.request_resource(q, p), Err(Error::Invalid { .. })));
     assert_eq!(t.proc_iomem(), before);
+}
+
+/// resource-tree.md §6.2: the kernel stops `walk_system_ram_range` when a
+/// match holding no whole page comes before any callback ran (its running
+/// result is still -EINVAL); the port used to go on to later matches.
+#[test]
+fn walk_system_ram_range_stops_at_a_pageless_first_match() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let ram = Flags::SYSTEM_RAM | Flags::BUSY;
+    let nested = add(&mut t, root, 0x3000, 0x3fff, Flags::MEM);
+    add(&mut t, nested, 0x3800, 0x3bff, ram);
+    add(&mut t, root, 0x4000, 0x4fff, ram);
+    let mut calls = Vec::new();
+    let w = t.walk_system_ram_range(3, 2, |pfn, n| {
+        calls.push((pfn, n));
+        ControlFlow::<()>::Continue(())
+    });
+    assert_eq!(w, Walk::NothingFound);
+    assert!(calls.is_empty());
+    // Once a callback ran, page-less matches are skipped.
+    add(&mut t, root, 0x2000, 0x2fff, ram);
+    let w = t.walk_system_ram_range(2, 3, |pfn, n| {
+        calls.push((pfn, n));
+        ControlFlow::<()>::Continue(())
+    });
+    assert_eq!(w, Walk::Completed);
+    assert_eq!(calls, vec![(2, 1), (4, 1)]);
+    assert!(t.page_is_ram(4));
 }
 
 /// A free-region search whose stride is 0 (align 0) used to test the same

@@ -239,7 +239,9 @@ impl ResourceTree {
     /// `walk_system_ram_range(start_pfn, nr_pages, cb(pfn, n))` (§6.2):
     /// calls back with the whole pages of each busy System RAM match in the
     /// page range (`(0, 0)` wraps to the whole space); a match holding no
-    /// whole page is skipped silently.
+    /// whole page is skipped silently — unless no callback ran yet, in which
+    /// case the kernel's loop (which stops on a non-zero running result,
+    /// still `-EINVAL` then) ends the walk there.
     pub fn walk_system_ram_range<B>(
         &self,
         start_pfn: u64,
@@ -262,6 +264,12 @@ impl ResourceTree {
                     return Walk::Stopped(b);
                 }
                 ret = Walk::Completed;
+            }
+            // The kernel tests its running result after every match, and
+            // that result is still -EINVAL while no callback ran: a first
+            // match holding no whole page ends the walk.
+            if !ret.found() {
+                break;
             }
             if m.range.end == u64::MAX {
                 break;
