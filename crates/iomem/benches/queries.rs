@@ -25,6 +25,17 @@ const BASE: u64 = 0x1_0000_0000;
 /// `virtio0` region (SYSTEM_RAM|EXCLUSIVE, not busy) holding `n` busy,
 /// unmerged `System RAM (virtio_mem)` blocks.
 fn build(n: u64) -> ResourceTree {
+    build_with(n, None)
+}
+
+/// The same tree, but the device region is a non-busy window holding `n`
+/// busy driver claims (MEM|BUSY): the shape where `iomem_is_exclusive`'s
+/// walk really passes every sibling below the address.
+fn build_claims(n: u64) -> ResourceTree {
+    build_with(n, Some((Flags::MEM, Flags::MEM | Flags::BUSY)))
+}
+
+fn build_with(n: u64, flags: Option<(Flags, Flags)>) -> ResourceTree {
     let text: String = TOP.lines().filter(|l| !l.contains("virtio_mem")).map(|l| format!("{l}\n")).collect();
     let opts = ParseOptions { annotations: true, ..ParseOptions::default() };
     let mut t = parse(text.as_bytes(), &opts).expect("fixture parses").tree;
@@ -33,7 +44,11 @@ fn build(n: u64) -> ResourceTree {
     let end = BASE + n * BLOCK - 1;
     t.adjust_resource(dev, BASE, end - BASE + 1).expect("room for the device");
     let name = t.name_intern("System RAM (virtio_mem)");
-    let f = Flags::SYSTEM_RAM | Flags::BUSY | Flags::SYSRAM_DRIVER_MANAGED | Flags::SYSRAM_MERGEABLE;
+    let mut f = Flags::SYSTEM_RAM | Flags::BUSY | Flags::SYSRAM_DRIVER_MANAGED | Flags::SYSRAM_MERGEABLE;
+    if let Some((window, claim)) = flags {
+        t.set_flags(dev, window).unwrap();
+        f = claim;
+    }
     for i in 0..n {
         let r = t.create(iomem::ResourceSpec::new(BASE + i * BLOCK, BASE + (i + 1) * BLOCK - 1, name, f)).unwrap();
         t.request_resource(dev, r).unwrap();
@@ -101,6 +116,18 @@ fn queries(c: &mut Criterion) {
                 b.iter(|| m.iomem_is_exclusive(black_box(a), true, true))
             });
         }
+        // iomem_is_exclusive where the walk passes every sibling: the last
+        // of n busy claims in a non-busy window.
+        let tc = build_claims(n);
+        let mc = to_model(&tc);
+        let last = BASE + (n - 1) * BLOCK + 0x10;
+        assert!(tc.iomem_is_exclusive(last, strict) && mc.iomem_is_exclusive(last, true, true).is_some());
+        g.bench_function(BenchmarkId::new("lib/is_exclusive-claims", "last"), |b| {
+            b.iter(|| tc.iomem_is_exclusive(black_box(last), strict))
+        });
+        g.bench_function(BenchmarkId::new("model/is_exclusive-claims", "last"), |b| {
+            b.iter(|| mc.iomem_is_exclusive(black_box(last), true, true))
+        });
         g.finish();
         let nodes = t.len();
         let bytes = t.heap_bytes() - t.name_heap_bytes();
