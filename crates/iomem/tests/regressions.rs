@@ -147,3 +147,19 @@ fn adjust_refuses_a_wrapping_size() {
     t.adjust_resource(a, 0x180, 0).unwrap();
     assert_eq!(t.get(a).unwrap().range, iomem::Range::new(0x180, 0x17f));
 }
+
+/// Re-allocating a resource (here flagged UNSET, so it is moved rather than
+/// resized) below itself would make it its own ancestor: refused, unchanged.
+#[test]
+fn reallocate_below_itself_is_refused() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let n = t.name_intern("x");
+    let x = t.create(ResourceSpec::new(0x51cc, 0x5ecb, n, Flags::MEM | Flags::UNSET)).unwrap();
+    t.request_resource(root, x).unwrap();
+    let before = t.proc_iomem();
+    let e = t.allocate_resource(x, x, 1, iomem::Constraint::new(0, 0x5200, 3)).unwrap_err();
+    assert_eq!(e.errno(), iomem::Errno::EINVAL);
+    assert_eq!(t.proc_iomem(), before);
+    assert_eq!(t.parent(x).unwrap(), Some(root));
+}

@@ -210,6 +210,16 @@ impl ResourceTree {
         if !unset && or.contains(found) {
             return self.resize_in_place(root, old, found);
         }
+        // Moving `old` below `root` when `root` is `old` itself or lies in
+        // its subtree would make it its own ancestor (the kernel would
+        // corrupt the tree): refuse before changing anything.
+        let mut p = root;
+        while p != NIL {
+            if p == old {
+                return Err(Some(Error::Invalid { what: "reallocate_resource: the root lies inside the resource" }));
+            }
+            p = self.node(p).parent;
+        }
         self.unlink(old);
         self.set_range(old, found);
         self.place(root, old).map_err(|conflict| Some(self.conflict_error(old, conflict)))

@@ -91,20 +91,10 @@ impl ResourceTree {
                     }
                     return Ok(self.handle(ix));
                 }
-                Some(c) => {
-                    let cend = self.node(c).end;
-                    let next = match (q.end >= q.start, align) {
-                        (true, a) if a > 0 && cend >= addr => {
-                            let steps = (cend - addr) / a + 1;
-                            steps.checked_mul(a).and_then(|d| addr.checked_add(d))
-                        }
-                        _ => addr.checked_add(align),
-                    };
-                    match next {
-                        Some(n) if n > addr => addr = n,
-                        _ => break,
-                    }
-                }
+                Some(c) => match ascending_next(addr, size, align, self.node(c).end) {
+                    Some(n) if n > addr => addr = n,
+                    _ => break,
+                },
             }
         }
         Err(err)
@@ -151,20 +141,79 @@ impl ResourceTree {
                 // the port tests it once.
                 break;
             }
-            // Every lower candidate whose end still reaches `c` overlaps it
-            // too: jump to the first one ending below `c` (the kernel steps
-            // through them one by one, with the same first free result).
-            let cstart = self.node(c).start;
-            let step = if q.end >= q.start && q.end >= cstart {
-                ((q.end - cstart) / stride + 1).checked_mul(stride)
-            } else {
-                Some(stride)
-            };
-            match step.and_then(|d| addr.checked_sub(d)) {
-                Some(next) => addr = next,
-                None => break,
+            match descending_next(addr, size, stride, self.node(c).start) {
+                Some(next) if next < addr => addr = next,
+                _ => break,
             }
         }
         Err(err)
+    }
+}
+
+/// The last address of a candidate `[a, a + size - 1]`, as a signed offset
+/// from `a` (`end = a + d`, exact in 128 bits): the end wraps past 2^64 for
+/// large starts, which the kernel's overlap test sees as a small end.
+fn end_offset(a: u64, size: u64) -> i128 {
+    let (a, size) = (i128::from(a), i128::from(size));
+    let end = a + size - 1;
+    if end > i128::from(u64::MAX) { size - 1 - (1i128 << 64) } else { size - 1 }
+}
+
+/// Ascending search: the candidate `a` overlaps the child ending at `cend`.
+/// Every candidate up to `cend` overlaps it too, as long as their ends do
+/// not wrap past 2^64 (a wrapped end is small and may miss the child): the
+/// next candidate to test is the first above `cend`, or the first whose end
+/// wraps, whichever comes first.
+fn ascending_next(a: u64, size: u64, align: u64, cend: u64) -> Option<u64> {
+    if align == 0 {
+        return None;
+    }
+    let (a128, step) = (u128::from(a), u128::from(align));
+    let past = |limit: u128| a128 + (limit.saturating_sub(a128) / step + 1) * step;
+    let mut next = if u128::from(cend) >= a128 { past(u128::from(cend)) } else { a128 + step };
+    if size > 0 && end_offset(a, size) >= 0 {
+        // The smallest start whose end wraps: 2^64 - size + 1.
+        let wrap_from = (1u128 << 64) - u128::from(size) + 1;
+        if wrap_from > a128 && wrap_from < next {
+            next = next.min(past(wrap_from - 1));
+        }
+    }
+    u64::try_from(next).ok()
+}
+
+/// Descending search: the candidate `a` overlaps the child starting at
+/// `cstart`. Candidates below `a` keep overlapping it while their end
+/// reaches `cstart`, i.e. while `a' >= cstart - d` with `d` the end offset
+/// of `a`'s regime (candidates in the lower, non-wrapping regime reach even
+/// further): the next candidate to test is the first below that bound.
+fn descending_next(a: u64, size: u64, stride: u64, cstart: u64) -> Option<u64> {
+    if stride == 0 {
+        return None;
+    }
+    let bound = i128::from(cstart) - end_offset(a, size);
+    let a = i128::from(a);
+    let step = i128::from(stride);
+    let k = if a >= bound { (a - bound) / step + 1 } else { 1 };
+    u64::try_from(a - k * step).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_stay_exact_around_the_wrap() {
+        // Plain case: past the child.
+        assert_eq!(ascending_next(0x1000, 0x1000, 0x1000, 0x4fff), Some(0x5000));
+        // Candidates whose end wraps come before the child's end: stop there.
+        let size = 1u64 << 63;
+        let wrap_from = (1u64 << 63) + 1; // 2^64 - size + 1
+        assert_eq!(ascending_next(0x1000, size, 0x1000, u64::MAX - 5), Some(wrap_from.next_multiple_of(0x1000)));
+        // Descending: jump below cstart - size + 1.
+        assert_eq!(descending_next(0x9000, 0x1000, 0x1000, 0x5000), Some(0x4000));
+        assert_eq!(descending_next(0x9000, 0x1000, 0x1000, 0x5800), Some(0x4000));
+        // Zero strides end the search instead of looping.
+        assert_eq!(ascending_next(0x1000, 0x1000, 0, 0x4fff), None);
+        assert_eq!(descending_next(0x9000, 0x1000, 0, 0x5000), None);
     }
 }

@@ -706,6 +706,15 @@ impl Model {
         if !unset && os <= s && oe >= e {
             return self.resize(root, old, s, e);
         }
+        // Interpretation 3: refuse moving `old` below itself before
+        // unlinking anything.
+        let mut p = Some(root);
+        while let Some(x) = p {
+            if x == old {
+                return Err(MErr::Invalid);
+            }
+            p = self.r(x).parent;
+        }
         self.unlink(old);
         self.m(old).start = s;
         self.m(old).end = e;
@@ -943,13 +952,27 @@ impl Model {
             if let Some(c) = self.overlapping_child(base, addr, e) {
                 // Interpretation 12: skip the candidates that still overlap c.
                 let cend = self.r(c).end;
-                let up = match cend.checked_add(size) {
-                    Some(_) if align > 0 => ((cend - addr) / align + 1).checked_mul(align),
-                    _ => Some(align),
-                };
-                match up.and_then(|d| addr.checked_add(d)) {
-                    Some(a) => addr = a,
-                    None => break,
+                // Every further candidate up to `limit` starts at or below
+                // `cend`, and none of their ends wraps: all overlap `c`.
+                if cend >= limit && limit.checked_add(size.saturating_sub(1)).is_some() {
+                    break;
+                }
+                // The next candidate past c, but not past the first one whose
+                // end wraps (a wrapped end is small and may miss c).
+                let (a, st) = (u128::from(addr), u128::from(align));
+                if st == 0 {
+                    break;
+                }
+                let mut next = a + (u128::from(cend).saturating_sub(a) / st + 1) * st;
+                if size > 0 && a + u128::from(size) - 1 <= u128::from(u64::MAX) {
+                    let first_wrapping = (1u128 << 64) + 1 - u128::from(size);
+                    if first_wrapping < next {
+                        next = a + (first_wrapping - a).div_ceil(st) * st;
+                    }
+                }
+                match u64::try_from(next) {
+                    Ok(n) => addr = n,
+                    Err(_) => break,
                 }
                 continue;
             }
@@ -992,12 +1015,18 @@ impl Model {
             if stride == 0 {
                 break; // interpretation 8
             }
-            // Interpretation 12: skip the candidates that still reach c.
+            // Interpretation 12: skip the candidates that still reach c. A
+            // candidate's end wraps past 2^64 for large starts; within each
+            // regime the end grows with the start, so the candidates that
+            // reach c are those from `lowest` up.
             let cstart = self.r(c).start;
-            let down = if e >= addr { ((e - cstart) / stride + 1).checked_mul(stride) } else { Some(stride) };
-            match down.and_then(|d| addr.checked_sub(d)) {
-                Some(a) => addr = a,
-                None => break,
+            let wrapped = size > 0 && u128::from(addr) + u128::from(size) - 1 > u128::from(u64::MAX);
+            let lowest = i128::from(cstart) + 1 - i128::from(size) + if wrapped { 1i128 << 64 } else { 0 };
+            let a = i128::from(addr);
+            let k = if a >= lowest { (a - lowest) / i128::from(stride) + 1 } else { 1 };
+            match u64::try_from(a - k * i128::from(stride)) {
+                Ok(next) => addr = next,
+                Err(_) => break,
             }
         }
         Err(MErr::NoFreeRegion)
