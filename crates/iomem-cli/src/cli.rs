@@ -153,27 +153,12 @@ pub(crate) struct ShowArgs {
     pub(crate) arch: Option<ArchArg>,
 }
 
-/// Arguments of `check`.
+/// The system and the "what if" changes of the `/dev/mem` commands.
 #[derive(Debug, Args)]
-pub(crate) struct CheckArgs {
-    /// Addresses: ADDR, ADDR-END or ADDR+LEN (hexadecimal).
-    #[arg(required = true, value_name = "ADDR[-END|+LEN]")]
-    pub(crate) addresses: Vec<String>,
+pub(crate) struct PolicyArgs {
     /// Which system to read.
     #[command(flatten)]
     pub(crate) source: SourceArgs,
-    /// Print a JSON array, one object per address (docs/json-schema.md).
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Judge a descriptor opened with O_SYNC (uncached mappings; on x86 an
-    /// O_SYNC mapping of memory the kernel holds write-back fails with
-    /// EAGAIN).
-    #[arg(long)]
-    pub(crate) sync: bool,
-    /// Judge open, read and mmap through an O_RDONLY descriptor (write is
-    /// always judged through O_RDWR).
-    #[arg(long)]
-    pub(crate) rdonly: bool,
     /// What if: change one input, e.g. `--assume iomem=relaxed`,
     /// `--assume STRICT_DEVMEM=n`, `--assume lockdown=none`, `--assume root`,
     /// `--assume uid=1000`, `--assume high_memory=0x140000000`,
@@ -194,25 +179,39 @@ pub(crate) struct CheckArgs {
     pub(crate) arch: Option<ArchArg>,
 }
 
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Addresses: ADDR, ADDR-END or ADDR+LEN (hexadecimal).
+    #[arg(required = true, value_name = "ADDR[-END|+LEN]")]
+    pub(crate) addresses: Vec<String>,
+    /// The system and what-ifs.
+    #[command(flatten)]
+    pub(crate) system: PolicyArgs,
+    /// Print a JSON array, one object per address (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Judge a descriptor opened with O_SYNC (uncached mappings; on x86 an
+    /// O_SYNC mapping of memory the kernel holds write-back fails with
+    /// EAGAIN).
+    #[arg(long)]
+    pub(crate) sync: bool,
+    /// Judge open, read and mmap through an O_RDONLY descriptor (write is
+    /// always judged through O_RDWR).
+    #[arg(long)]
+    pub(crate) rdonly: bool,
+}
+
 /// Arguments of `safe`.
 #[derive(Debug, Args)]
 pub(crate) struct SafeArgs {
-    /// Which system to read.
+    /// The system and what-ifs.
     #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) system: PolicyArgs,
     /// Print JSON: `{"readable": [...], "zero_filled": [...], "mappable":
     /// [...], "forbidden_ram": [...]}` with 0x-prefixed hex `start`/`end`.
     #[arg(long)]
     pub(crate) json: bool,
-    /// What if: as for `check` (e.g. `--assume iomem=relaxed`).
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub(crate) assume: Vec<String>,
-    /// With --root: use the real flags of DIR/observed/iomem-flags.txt.
-    #[arg(long, requires = "root")]
-    pub(crate) flags_from_observed: bool,
-    /// The kernel release whose rules apply (default: the system's).
-    #[arg(long, value_name = "RELEASE")]
-    pub(crate) kernel: Option<String>,
 }
 
 impl ShowArgs {
@@ -250,6 +249,6 @@ mod tests {
             panic!("check expected");
         };
         assert_eq!(c.addresses, ["0x1000", "0x2000+4K"]);
-        assert_eq!(c.assume, ["iomem=relaxed"]);
+        assert_eq!(c.system.assume, ["iomem=relaxed"]);
     }
 }

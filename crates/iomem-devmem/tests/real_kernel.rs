@@ -29,7 +29,9 @@ use iomem::infer::{Arch as InferArch, InferHints, infer_flags};
 use iomem::procfs::{ParseOptions, parse_str};
 use iomem::{Desc, Flags, KernelVersion, RegionIntersects, ResourceTree};
 use iomem_devmem::capture::{SystemText, policy_from_text};
-use iomem_devmem::{Arch, Caller, Devmem, HighMemory, HighMemorySource, OpenMode, Outcome, Success, Uncertainty};
+use iomem_devmem::{
+    Arch, Caller, Devmem, HighMemory, HighMemorySource, OpenMode, Outcome, Policy, Success, Uncertainty,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/kernel")
@@ -168,7 +170,9 @@ fn judge(t: &mut Tally, what: &str, predicted: &Outcome, result: &str, zero: &st
     ));
 }
 
-fn check_probes(step: &Path, s: &Step, tsv: &str, caller: Caller, tally: &mut Tally) {
+/// The step's tree (with its kernel's rules) and policy, read from its
+/// captured texts; `high_memory` as recorded where it was.
+fn tree_and_policy(s: &Step) -> (ResourceTree, Policy) {
     let texts = SystemText {
         cmdline: s.text.get("cmdline").map(String::as_str),
         osrelease: s.text.get("osrelease").map(String::as_str),
@@ -180,10 +184,15 @@ fn check_probes(step: &Path, s: &Step, tsv: &str, caller: Caller, tally: &mut Ta
     let mut tree = s.tree.clone();
     tree.set_profile(sys.profile);
     let mut policy = sys.policy;
-    policy.caller = caller;
     if let Some(h) = s.high_memory {
         policy.high_memory = HighMemory { addr: h, source: HighMemorySource::Recorded };
     }
+    (tree, policy)
+}
+
+fn check_probes(step: &Path, s: &Step, tsv: &str, caller: Caller, tally: &mut Tally) {
+    let (tree, mut policy) = tree_and_policy(s);
+    policy.caller = caller;
     let devmem = Devmem::new(&tree, policy);
     for line in tsv.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
@@ -279,19 +288,8 @@ fn kernel_functions(source: FlagSource) {
     for step in steps() {
         let Some(tsv) = read(&step.join("observed/kernel-functions.tsv")) else { continue };
         let s = load(&step, source).unwrap();
-        let texts = SystemText {
-            cmdline: s.text.get("cmdline").map(String::as_str),
-            osrelease: s.text.get("osrelease").map(String::as_str),
-            kernel_config: s.text.get("config").map(String::as_str),
-            lockdown: s.text.get("lockdown").map(String::as_str),
-            ..SystemText::default()
-        };
-        let sys = policy_from_text(&s.tree, &texts, Some(s.arch)).unwrap();
-        let mut tree = s.tree.clone();
-        tree.set_profile(sys.profile);
-        let mut policy = sys.policy;
-        let h = s.high_memory.unwrap();
-        policy.high_memory = HighMemory { addr: h, source: HighMemorySource::Recorded };
+        assert!(s.high_memory.is_some(), "kernel-functions.tsv records high_memory");
+        let (tree, policy) = tree_and_policy(&s);
         let params = policy.exclusive_params();
         let devmem = Devmem::new(&tree, policy);
         for line in tsv.lines().skip(2) {

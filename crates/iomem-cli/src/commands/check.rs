@@ -9,7 +9,7 @@ use iomem::{KernelProfile, Range};
 use iomem_devmem::inputs::cap;
 use iomem_devmem::{Access, Caller, Devmem, Explanation, HighMemory, HighMemorySource, Lockdown, OpenMode, Request};
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, PolicyArgs};
 use crate::output::check as out_check;
 use crate::system::{LoadRequest, System, load};
 
@@ -160,19 +160,7 @@ pub(crate) fn apply_assumption(sys: &mut System, item: &str) -> anyhow::Result<(
 /// Runs `check`.
 pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
     let targets = args.addresses.iter().map(|a| parse_target(a)).collect::<anyhow::Result<Vec<_>>>()?;
-    let req = LoadRequest {
-        lenient: args.lenient,
-        observed_flags: args.flags_from_observed,
-        kernel: args.kernel.clone(),
-        arch: args.arch.map(Into::into),
-    };
-    let mut sys = load(args.source.source(), &req)?;
-    for w in &sys.warnings {
-        writeln!(warn, "iomem: warning: {w}")?;
-    }
-    for a in &args.assume {
-        apply_assumption(&mut sys, a)?;
-    }
+    let sys = load_with_assumptions(&args.system, warn)?;
     let mode = OpenMode { write: !args.rdonly, sync: args.sync };
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
     let assumed = assumed_flags(&sys);
@@ -198,6 +186,25 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
         results.push(Verdicts { target: t, accesses, containing, runs });
     }
     if args.json { out_check::json(&sys, &results, out) } else { out_check::text(&sys, mode, &results, out) }
+}
+
+/// Loads the system of `args`, prints its warnings and applies every
+/// `--assume`.
+pub(crate) fn load_with_assumptions(args: &PolicyArgs, warn: &mut dyn Write) -> anyhow::Result<System> {
+    let req = LoadRequest {
+        lenient: args.lenient,
+        observed_flags: args.flags_from_observed,
+        kernel: args.kernel.clone(),
+        arch: args.arch.map(Into::into),
+    };
+    let mut sys = load(args.source.source(), &req)?;
+    for w in &sys.warnings {
+        writeln!(warn, "iomem: warning: {w}")?;
+    }
+    for a in &args.assume {
+        apply_assumption(&mut sys, a)?;
+    }
+    Ok(sys)
 }
 
 /// The assumed flag bits of every resource, for explanations.

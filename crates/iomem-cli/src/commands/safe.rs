@@ -8,8 +8,7 @@ use iomem_devmem::{Devmem, ForbiddenRam, RamDenial};
 use serde::Serialize;
 
 use crate::cli::SafeArgs;
-use crate::commands::check::apply_assumption;
-use crate::system::{LoadRequest, load};
+use crate::commands::check::load_with_assumptions;
 
 #[derive(Serialize)]
 struct RangeJson {
@@ -49,15 +48,7 @@ fn hex_range(r: &Range) -> RangeJson {
 
 /// Runs `safe`.
 pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let req =
-        LoadRequest { observed_flags: args.flags_from_observed, kernel: args.kernel.clone(), ..LoadRequest::default() };
-    let mut sys = load(args.source.source(), &req)?;
-    for w in &sys.warnings {
-        writeln!(warn, "iomem: warning: {w}")?;
-    }
-    for a in &args.assume {
-        apply_assumption(&mut sys, a)?;
-    }
+    let sys = load_with_assumptions(&args.system, warn)?;
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
     let opened = devmem.open(iomem_devmem::OpenMode::RDWR);
     let s = devmem.safe_ranges(Range::FULL);
