@@ -22,6 +22,8 @@ pub(crate) const LOCKDOWN: &str = "sys/kernel/security/lockdown";
 pub(crate) const CONFIG_GZ: &str = "proc/config.gz";
 /// `proc/cpuinfo`.
 pub(crate) const CPUINFO: &str = "proc/cpuinfo";
+/// The PAT memory-type reservations (debugfs, root only).
+pub(crate) const PAT_MEMTYPES: &str = "sys/kernel/debug/x86/pat_memtype_list";
 /// The recordings' credentials of the probe (fixtures/kernel/README.md).
 pub(crate) const PROBE_CREDENTIALS: &str = "observed/probe-credentials.txt";
 /// The recordings' kernel answers, whose first line holds `high_memory`.
@@ -216,6 +218,12 @@ pub(crate) fn load(source: Source, req: &LoadRequest) -> Result<System, SystemEr
              hot-add and never lowers it, so it may be higher",
             policy.high_memory.addr
         )),
+    }
+    if let Some(list) = text(&source, PAT_MEMTYPES, &mut warnings) {
+        match iomem_devmem::Memtypes::parse_pat_memtype_list(&list) {
+            Ok(m) => policy.memtypes = m,
+            Err(e) => warnings.push(format!("{}: {e} (ignored)", source.display_path(PAT_MEMTYPES))),
+        }
     }
     if matches!(source, Source::File(_)) {
         assumptions.push("a dump alone: kernel, configuration and caller are assumed".to_string());

@@ -210,3 +210,29 @@ fn safe_ranges_of_the_example() {
     let text = iomem(&["safe", "--example"]).ok().to_string();
     assert!(text.contains("must never be touched"), "{text}");
 }
+
+#[test]
+fn pat_memtypes_settle_the_o_sync_question() {
+    // A captured system with the PAT list: the ACPI range is held
+    // write-back, so an O_SYNC mapping conflicts (EAGAIN) — no caveat left.
+    let dir = std::env::temp_dir().join(format!("iomem-pat-{}", std::process::id()));
+    let step = fixtures().join("kernel/6.1.0-56-amd64/strict-sbm2M/c-shrink-300M");
+    for rel in ["proc/iomem", "proc/cmdline", "proc/sys/kernel/osrelease", "boot/config-6.1.0-56-amd64"] {
+        let to = dir.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(step.join(rel), to).unwrap();
+    }
+    let pat = dir.join("sys/kernel/debug/x86/pat_memtype_list");
+    std::fs::create_dir_all(pat.parent().unwrap()).unwrap();
+    std::fs::write(&pat, "PAT memtype list:\nPAT: [mem 0x000000007ffe0000-0x000000007ffe2000] write-back\n").unwrap();
+    let root = dir.display().to_string();
+    let j = iomem(&["check", "--json", "--sync", "--rdonly", "--root", &root, "0x7ffe0000", "0x7fff0000"]).json();
+    assert_eq!(j[0]["mmap"]["result"], "EAGAIN");
+    assert_eq!(j[0]["mmap"]["rule"], "mmap.memtype-conflict");
+    assert_eq!(j[1]["mmap"]["result"], "ok");
+    assert_eq!(j[1]["mmap"]["uncertain"], serde_json::Value::Null);
+    std::fs::write(&pat, "PAT: [mem 0x7ffe0000-oops] write-back\n").unwrap();
+    let run = iomem(&["check", "--json", "--sync", "--root", &root, "0x7ffe0000"]);
+    assert!(run.stderr.contains("pat_memtype_list line 1"), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
