@@ -24,6 +24,20 @@ pub(crate) struct Target {
     pub(crate) ranged: bool,
 }
 
+impl Target {
+    /// The number of bytes covered (2^64 for the whole space).
+    pub(crate) fn len(&self) -> u128 {
+        u128::from(self.end - self.start) + 1
+    }
+
+    /// The byte count passed to read, write and mmap: the length, capped at
+    /// `u64::MAX` (no call can name 2^64 bytes; read and write clamp the
+    /// count far lower anyway).
+    pub(crate) fn count(&self) -> u64 {
+        u64::try_from(self.len()).unwrap_or(u64::MAX)
+    }
+}
+
 /// The verdicts at one target.
 pub(crate) struct Verdicts {
     /// The target.
@@ -166,7 +180,7 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
     let assumed = assumed_flags(&sys);
     let mut results = Vec::new();
     for t in targets {
-        let len = t.end - t.start + 1;
+        let len = t.count();
         let mmap_len = if t.ranged { len } else { devmem.page_size() };
         let accesses = [(Access::Open, 0), (Access::Read, len), (Access::Write, len), (Access::Mmap, mmap_len)]
             .into_iter()
@@ -230,5 +244,7 @@ mod tests {
         assert!(parse_target("0x10+0").is_err());
         assert!(parse_target("zz").is_err());
         assert!(parse_target("0x1+1.5K").is_err());
+        let whole = parse_target("0-ffffffffffffffff").unwrap();
+        assert_eq!((whole.len(), whole.count()), (1u128 << 64, u64::MAX));
     }
 }

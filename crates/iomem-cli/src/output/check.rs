@@ -277,7 +277,7 @@ pub(crate) fn json(sys: &System, results: &[Verdicts], out: &mut dyn Write) -> a
         docs.push(AddressJson {
             address: hex(v.target.start),
             end: hex(v.target.end),
-            length: hex(v.target.end - v.target.start + 1),
+            length: format!("{:#x}", v.target.len()),
             open_flags: mode.to_string(),
             containing: v
                 .containing

@@ -143,6 +143,22 @@ fn what_if_assumptions() {
 }
 
 #[test]
+fn the_whole_space_is_a_valid_range() {
+    let j = iomem(&["check", "--example", "--json", "0-ffffffffffffffff"]).json();
+    assert_eq!(j[0]["length"], "0x10000000000000000");
+    assert_eq!(j[0]["runs"][0]["start"], "0x0");
+    assert_eq!(j[0]["runs"].as_array().unwrap().last().unwrap()["end"], "0xffffffffffffffff");
+    // No call can name 2^64 bytes: the count is capped at u64::MAX, which
+    // the VFS refuses for read (count > SSIZE_MAX) and which reaches beyond
+    // the 40-bit address width for mmap.
+    assert_eq!(
+        (j[0]["read"]["result"].as_str(), j[0]["read"]["rule"].as_str()),
+        (Some("EINVAL"), Some("vfs.arguments"))
+    );
+    assert_eq!(j[0]["mmap"]["rule"], "mmap.phys-addr-bits");
+}
+
+#[test]
 fn bad_arguments_are_explained() {
     let e = iomem(&["check", "--example", "0x2000-0x1000"]);
     assert!(e.err().contains("the end is below the start"), "{}", e.stderr);
