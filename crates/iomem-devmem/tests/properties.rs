@@ -208,3 +208,35 @@ fn whole_space_runs_cover_everything_once() {
         assert_eq!(d.page(u64::MAX - 0x1000).value, PageValue::Deny);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Arbitrary addresses, lengths, descriptors and high_memory never make
+    /// any call panic (overflow included), on either rule set.
+    #[test]
+    fn arbitrary_calls_never_panic(
+        s in scene(),
+        addr in prop_oneof![any::<u64>(), Just(u64::MAX), Just(u64::MAX - 0xfff), Just(0u64)],
+        len in prop_oneof![any::<u64>(), Just(u64::MAX), Just(0u64), Just(1u64), Just(0x1000u64)],
+        write in any::<bool>(),
+        sync in any::<bool>(),
+        h in any::<u64>(),
+    ) {
+        let t = build(&s);
+        let mut p = policy(&t, &s);
+        p.high_memory.addr = h;
+        let d = Devmem::new(&t, p);
+        let mode = OpenMode { write, sync };
+        let _ = d.page(addr);
+        let _ = d.pread(addr, len);
+        let _ = d.pwrite(addr, len);
+        let _ = d.mmap(addr, len, mode, write, true);
+        for access in [iomem_devmem::Access::Open, iomem_devmem::Access::Read, iomem_devmem::Access::Write, iomem_devmem::Access::Mmap] {
+            let _ = d.check(iomem_devmem::Request { access, addr, len, mode }, None);
+        }
+        let end = addr.saturating_add(len.min(0x10_0000));
+        let _ = d.access_runs(Range::new(addr, end), mode);
+        let _ = d.safe_ranges(Range::new(addr, end));
+    }
+}
