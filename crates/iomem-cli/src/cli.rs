@@ -120,9 +120,9 @@ impl From<ArchArg> for Arch {
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// Which system to read.
+    /// The system to read.
     #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) system: SystemArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
@@ -134,6 +134,14 @@ pub(crate) struct ShowArgs {
     /// without it).
     #[arg(long)]
     pub(crate) ioports: bool,
+}
+
+/// The system every command reads, and how to read it.
+#[derive(Debug, Args)]
+pub(crate) struct SystemArgs {
+    /// Which system to read.
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
     /// Skip malformed lines (and the lines nested below them) with a warning
     /// instead of failing.
     #[arg(long)]
@@ -153,30 +161,30 @@ pub(crate) struct ShowArgs {
     pub(crate) arch: Option<ArchArg>,
 }
 
+impl SystemArgs {
+    /// What to read, for [`crate::system::read_tree`] and [`crate::system::load`].
+    pub(crate) fn load_request(&self) -> crate::system::LoadRequest {
+        crate::system::LoadRequest {
+            lenient: self.lenient,
+            observed_flags: self.flags_from_observed,
+            kernel: self.kernel.clone(),
+            arch: self.arch.map(Into::into),
+        }
+    }
+}
+
 /// The system and the "what if" changes of the `/dev/mem` commands.
 #[derive(Debug, Args)]
 pub(crate) struct PolicyArgs {
-    /// Which system to read.
+    /// The system to read.
     #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) system: SystemArgs,
     /// What if: change one input, e.g. `--assume iomem=relaxed`,
     /// `--assume STRICT_DEVMEM=n`, `--assume lockdown=none`, `--assume root`,
     /// `--assume uid=1000`, `--assume high_memory=0x140000000`,
     /// `--assume phys_bits=40`, `--assume kernel=5.15.0`. Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub(crate) assume: Vec<String>,
-    /// Skip malformed lines of a dump with a warning.
-    #[arg(long)]
-    pub(crate) lenient: bool,
-    /// With --root: use the real flags of DIR/observed/iomem-flags.txt.
-    #[arg(long, requires = "root")]
-    pub(crate) flags_from_observed: bool,
-    /// The kernel release whose rules apply (default: the system's).
-    #[arg(long, value_name = "RELEASE")]
-    pub(crate) kernel: Option<String>,
-    /// The architecture (default: from the kernel configuration or release).
-    #[arg(long, value_enum)]
-    pub(crate) arch: Option<ArchArg>,
 }
 
 /// Arguments of `check`.
@@ -239,7 +247,7 @@ mod tests {
             panic!("show expected");
         };
         assert_eq!(a.format(), Format::Json);
-        assert_eq!(a.source.source(), Source::Live);
+        assert_eq!(a.system.source.source(), Source::Live);
         assert!(Cli::try_parse_from(["iomem", "check"]).is_err(), "check needs an address");
         let Command::Check(c) =
             Cli::try_parse_from(["iomem", "check", "--example", "0x1000", "0x2000+4K", "--assume", "iomem=relaxed"])

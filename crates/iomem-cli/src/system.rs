@@ -155,21 +155,48 @@ fn recorded_high_memory(tsv: &str) -> Option<u64> {
     u64::from_str_radix(v, 16).ok()
 }
 
+/// A system's tree, parsed with its kernel's rules, before flags.
+pub(crate) struct Tree {
+    /// The dump as read.
+    pub(crate) text: DumpText,
+    /// The optional facts read beside it.
+    pub(crate) info: crate::source::SystemInfo,
+    /// What is known about the kernel.
+    pub(crate) facts: KernelFacts,
+    /// The parsed dump.
+    pub(crate) dump: ParsedDump,
+}
+
+impl Tree {
+    /// Gives the tree its flags: the annotated ones, or inferred ones.
+    pub(crate) fn flags(&mut self) -> (InferenceMap, FlagsFrom) {
+        if self.text.annotated {
+            (flaginfo::exact(&self.dump.tree, self.dump.root), FlagsFrom::Annotations)
+        } else {
+            (flaginfo::infer(&mut self.dump.tree, self.dump.root, &self.facts), FlagsFrom::Inference)
+        }
+    }
+}
+
+/// Reads and parses a system's dump (`/proc/ioports` if `ioports`) with the
+/// rules of its kernel.
+pub(crate) fn read_tree(source: &Source, req: &LoadRequest, ioports: bool) -> Result<Tree, SystemError> {
+    let text = source.dump(DumpRequest { ioports, observed_flags: req.observed_flags })?;
+    let info = source.info(req.kernel.as_deref());
+    let facts = KernelFacts::gather(source, &info, req.arch);
+    let dump = parse_dump(&text, req.lenient, facts.tree_config()).map_err(Box::new)?;
+    Ok(Tree { text, info, facts, dump })
+}
+
 /// Loads the tree and the policy inputs of a system.
 pub(crate) fn load(source: Source, req: &LoadRequest) -> Result<System, SystemError> {
-    let dump_text: DumpText = source.dump(DumpRequest { ioports: false, observed_flags: req.observed_flags })?;
-    let info = source.info(req.kernel.as_deref());
-    let mut warnings: Vec<String> = info.warnings.iter().map(|w| format!("{w} (ignored)")).collect();
-    let facts = KernelFacts::gather(&source, &info, req.arch);
-    let mut dump = parse_dump(&dump_text, req.lenient, facts.tree_config()).map_err(Box::new)?;
-    for e in &dump.skipped {
-        warnings.push(format!("{}: {e} (line skipped)", dump_text.path));
+    let mut tree = read_tree(&source, req, false)?;
+    let mut warnings: Vec<String> = tree.info.warnings.iter().map(|w| format!("{w} (ignored)")).collect();
+    for e in &tree.dump.skipped {
+        warnings.push(format!("{}: {e} (line skipped)", tree.text.path));
     }
-    let (flags, flags_from) = if dump_text.annotated {
-        (flaginfo::exact(&dump.tree, dump.root), FlagsFrom::Annotations)
-    } else {
-        (flaginfo::infer(&mut dump.tree, dump.root, &facts), FlagsFrom::Inference)
-    };
+    let (flags, flags_from) = tree.flags();
+    let Tree { text: dump_text, info, facts, mut dump } = tree;
     dump.tree.set_profile(facts.profile.value);
 
     let config = kernel_config(&source, info.release.as_deref(), &mut warnings);

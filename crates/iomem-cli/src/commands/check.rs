@@ -11,7 +11,7 @@ use iomem_devmem::{Access, Caller, Devmem, Explanation, HighMemory, HighMemorySo
 
 use crate::cli::{CheckArgs, PolicyArgs};
 use crate::output::check as out_check;
-use crate::system::{LoadRequest, System, load};
+use crate::system::{System, load};
 
 /// One address or range the user asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,13 +205,7 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
 /// Loads the system of `args`, prints its warnings and applies every
 /// `--assume`.
 pub(crate) fn load_with_assumptions(args: &PolicyArgs, warn: &mut dyn Write) -> anyhow::Result<System> {
-    let req = LoadRequest {
-        lenient: args.lenient,
-        observed_flags: args.flags_from_observed,
-        kernel: args.kernel.clone(),
-        arch: args.arch.map(Into::into),
-    };
-    let mut sys = load(args.source.source(), &req)?;
+    let mut sys = load(args.system.source.source(), &args.system.load_request())?;
     for w in &sys.warnings {
         writeln!(warn, "iomem: warning: {w}")?;
     }

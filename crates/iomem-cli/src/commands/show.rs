@@ -6,49 +6,44 @@ use anyhow::Context;
 use iomem::procfs::{NoteKind, Reader, min_width};
 
 use crate::cli::{Format, ShowArgs};
-use crate::facts::KernelFacts;
-use crate::flaginfo::{self, FlagsFrom};
-use crate::load::parse_dump;
 use crate::model::{Report, rows};
 use crate::output::{json, text};
-use crate::source::{DumpRequest, OBSERVED_FLAGS, Source};
+use crate::source::{OBSERVED_FLAGS, Source};
+use crate::system::{Tree, read_tree};
 
 /// Runs `show`.
 pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let source = args.source.source();
-    let request = DumpRequest { ioports: args.ioports, observed_flags: args.flags_from_observed };
-    let dump_text = source.dump(request)?;
-    let info = source.info(args.kernel.as_deref());
-    for w in &info.warnings {
+    let source = args.system.source.source();
+    let mut tree = read_tree(&source, &args.system.load_request(), args.ioports)?;
+    for w in &tree.info.warnings {
         writeln!(warn, "iomem: warning: {w} (ignored)")?;
     }
-    let facts = KernelFacts::gather(&source, &info, args.arch.map(Into::into));
-    let mut dump = parse_dump(&dump_text, args.lenient, facts.tree_config())?;
-    for e in &dump.skipped {
-        writeln!(warn, "iomem: warning: {}: {e} (line skipped)", dump_text.path)?;
+    for e in &tree.dump.skipped {
+        writeln!(warn, "iomem: warning: {}: {e} (line skipped)", tree.text.path)?;
     }
     let format = args.format();
     if format == Format::Proc {
-        for n in &dump.notes {
+        for n in &tree.dump.notes {
             let what = note_text(n.what);
-            writeln!(warn, "iomem: note: {}: line {}: {what}; the kernel's text differs here", dump_text.path, n.line)?;
+            writeln!(warn, "iomem: note: {}: line {}: {what}; the kernel's text differs here", tree.text.path, n.line)?;
         }
-        let proc_text = dump.tree.render_proc(dump.root, Reader::Privileged).context("rendering the tree")?;
+        let proc_text = tree.dump.tree.render_proc(tree.dump.root, Reader::Privileged).context("rendering the tree")?;
         out.write_all(proc_text.as_bytes())?;
         return Ok(());
     }
-    if matches!(source, Source::Root(_)) && !args.flags_from_observed && !args.ioports && source.has(OBSERVED_FLAGS) {
+    if matches!(source, Source::Root(_))
+        && !args.system.flags_from_observed
+        && !args.ioports
+        && source.has(OBSERVED_FLAGS)
+    {
         writeln!(
             warn,
             "iomem: note: {} has the real flags of this capture; --flags-from-observed uses them",
             source.display_path(OBSERVED_FLAGS)
         )?;
     }
-    let (table, flags_from) = if dump_text.annotated {
-        (flaginfo::exact(&dump.tree, dump.root), FlagsFrom::Annotations)
-    } else {
-        (flaginfo::infer(&mut dump.tree, dump.root, &facts), FlagsFrom::Inference)
-    };
+    let (table, flags_from) = tree.flags();
+    let Tree { text: dump_text, facts, dump, .. } = tree;
     let width = min_width(dump.tree.get(dump.root).map(|r| r.range.end).unwrap_or(u64::MAX));
     let report =
         Report { kind: dump.kind, rows: rows(&dump, &table, &facts), source, path: dump_text.path, facts, flags_from };
