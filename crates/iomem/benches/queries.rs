@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use iomem::procfs::{ParseOptions, Reader, parse};
-use iomem::{ExclusiveParams, ExclusiveRule, Flags, FreeRegionRule, RegionIntersectsRule, ResourceTree};
+use iomem::{ExclusiveParams, Flags, ResourceTree};
 use model::Model;
 
 const TOP: &str =
@@ -59,17 +59,7 @@ fn build_with(n: u64, flags: Option<(Flags, Flags)>) -> ResourceTree {
 /// The same tree in the model, linked directly (a linear PLACE per child
 /// would take quadratic time to build).
 fn to_model(t: &ResourceTree) -> Model {
-    let mut m = Model::new(model::Config {
-        ioport_end: 0xffff,
-        page_shift: 12,
-        max_physmem_bits: 46,
-        region_intersects: RegionIntersectsRule::Descendants,
-        exclusive: ExclusiveRule::SystemRamExclusive,
-        walkers_top_level: false,
-        free_region: FreeRegionRule::Modern,
-        merge: true,
-        walk_rev: true,
-    });
+    let mut m = Model::new(model::Config::x86_mainline());
     let mut ids = HashMap::new();
     let mut last_child: HashMap<usize, usize> = HashMap::new();
     ids.insert(t.iomem_root(), model::IOMEM);

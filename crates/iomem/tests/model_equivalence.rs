@@ -1112,17 +1112,7 @@ fn library_matches_the_reference_model_long() {
 /// worked examples, asserted on the model alone.
 #[test]
 fn model_reproduces_worked_examples() {
-    let cfg = model::Config {
-        ioport_end: 0xffff,
-        page_shift: 12,
-        max_physmem_bits: 46,
-        region_intersects: RegionIntersectsRule::Descendants,
-        exclusive: ExclusiveRule::SystemRamExclusive,
-        walkers_top_level: false,
-        free_region: iomem::FreeRegionRule::Modern,
-        merge: true,
-        walk_rev: true,
-    };
+    let cfg = model::Config::x86_mainline();
     // T0 (§10.1).
     let mut m = Model::new(cfg);
     let mem = Flags::MEM;

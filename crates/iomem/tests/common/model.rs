@@ -197,6 +197,23 @@ pub struct Config {
     pub walk_rev: bool,
 }
 
+impl Config {
+    /// x86-64 with 4 KiB pages and current mainline rules.
+    pub fn x86_mainline() -> Config {
+        Config {
+            ioport_end: 0xffff,
+            page_shift: 12,
+            max_physmem_bits: 46,
+            region_intersects: RegionIntersectsRule::Descendants,
+            exclusive: ExclusiveRule::SystemRamExclusive,
+            walkers_top_level: false,
+            free_region: FreeRegionRule::Modern,
+            merge: true,
+            walk_rev: true,
+        }
+    }
+}
+
 /// The two trees.
 #[derive(Clone, Debug)]
 pub struct Model {
