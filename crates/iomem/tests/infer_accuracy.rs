@@ -242,8 +242,13 @@ struct Inferred {
 impl Inferred {
     fn of(file: &str, hints: InferHints) -> Inferred {
         let bytes = real_dumps().into_iter().find(|(n, _)| n == file).expect("fixture").1;
+        Inferred::of_text(&bytes, hints)
+    }
+
+    fn of_text(bytes: &[u8], hints: InferHints) -> Inferred {
+        let file = "text";
         let options = ParseOptions { lenient: true, ..ParseOptions::default() };
-        let mut dump = parse(&bytes, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut dump = parse(bytes, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
         let map = infer_flags(&mut dump.tree, dump.root, &hints);
         Inferred { dump, map }
     }
@@ -338,6 +343,35 @@ fn virtio_mem_children_of_033_and_035() {
     let older = InferHints { arch: Some(Arch::X86), kernel: Some(KernelVersion::new(5, 8, 0)) };
     let x = Inferred::of("035-x86_64-qemu-two-virtio-mem-devices-excerpt.txt", older);
     check(&x.one("System RAM (virtio_mem)"), "virtio-mem-ram", 0x8100_0280, Desc::NONE);
+}
+
+#[test]
+fn virtio_mem_regions_wherever_the_driver_can_request_them() {
+    let v6_1 = InferHints { arch: Some(Arch::X86), kernel: Some(KernelVersion::new(6, 1, 0)) };
+    // Nested in a non-busy firmware range: the request descends into it and
+    // the region inherits its descriptor.
+    let x = Inferred::of_text(
+        b"00100000-7ffdffff : System RAM\n100000000-3ffffffff : Reserved\n  100000000-1ffffffff : virtio0\n",
+        v6_1,
+    );
+    let dev = x.one("virtio0");
+    check(&dev, "virtio-mem-device-empty", 0x0900_0200, Desc::RESERVED);
+    assert!(dev.assumed().contains(Flags::EXCLUSIVE | Flags::BUSY), "marked as a guess: {dev:?}");
+    // With memory added below it, at depth 1.
+    let x = Inferred::of_text(
+        b"100000000-3ffffffff : Reserved\n  100000000-1ffffffff : virtio0\n    100000000-107ffffff : System RAM (virtio_mem)\n",
+        v6_1,
+    );
+    check(&x.one("virtio0"), "virtio-mem-device", 0x0900_0200, Desc::RESERVED);
+    // 1 MiB device blocks (QEMU's smallest): 1 MiB-aligned regions count.
+    let x = Inferred::of_text(b"100100000-1002fffff : virtio3\n", v6_1);
+    check(&x.one("virtio3"), "virtio-mem-device-empty", 0x0900_0200, Desc::NONE);
+    // Never below a busy resource (a request cannot nest there), never
+    // misaligned.
+    let x = Inferred::of_text(b"100000000-1ffffffff : System RAM\n  100000000-10fffffff : virtio0\n", v6_1);
+    assert_ne!(x.one("virtio0").rule, "virtio-mem-device-empty");
+    let x = Inferred::of_text(b"100080000-1002fffff : virtio0\n", v6_1);
+    assert_ne!(x.one("virtio0").rule, "virtio-mem-device-empty");
 }
 
 #[test]

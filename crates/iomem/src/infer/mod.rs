@@ -53,8 +53,8 @@
 //! | `pci-bridge-window` | `PCI Bus …` inside a PCI window; `PCI Bus #BB` | MEM (+PREFETCH\|MEM_64 above 4 GiB) | NONE | all but WINDOW, PREFETCH, MEM_64, low byte | bridge windows are never busy |
 //! | `pci-bar` | `DDDD:BB:DD.F` not inside a BAR | MEM\|SIZEALIGN, PREFETCH/MEM_64 and low byte by size, place and driver | NONE | all but PREFETCH, MEM_64, READONLY, low byte (MEM_64 certain above 4 GiB) | §13.1 |
 //! | `pci-driver-claim` | any child of a BAR | MEM\|BUSY (+EXCLUSIVE for `e1000e`) | NONE | all for known drivers (`virtio-pci-modern`, `e1000e`, …); BUSY, EXCLUSIVE assumed otherwise | §13.1; `pci_request_selected_regions_exclusive` |
-//! | `virtio-mem-device` | `virtioN` with `System RAM (virtio_mem)` children | MEM\|SYSRAM\|EXCLUSIVE (v5.16+) | NONE | all but EXCLUSIVE without a kernel | §13.1; §8 |
-//! | `virtio-mem-device-empty` | childless top-level `virtioN`, 2 MiB aligned | as above | NONE | MEM only | §13.1 (`a-size0` steps) |
+//! | `virtio-mem-device` | `virtioN` with `System RAM (virtio_mem)` children, at top level or below non-busy resources | MEM\|SYSRAM\|EXCLUSIVE (v5.16+) | the parent's (NONE at top level) | all but EXCLUSIVE without a kernel | §13.1; §8; `__request_region` descends into non-busy containers (§5.11) |
+//! | `virtio-mem-device-empty` | childless `virtioN` at top level or below non-busy resources, 1 MiB aligned (QEMU's smallest device block) | as above | as above | MEM only | §13.1 (`a-size0` steps) |
 //! | `hmem-device` | `hmem.N` | MEM | SOFT_RESERVED (v6.0+) | flags | platform-device resource |
 //! | `cxl-window` | `CXL Window N` | MEM | CXL | all | `cxl_acpi` |
 //! | `cxl-region` | `regionN` inside a CXL window | MEM | NONE | flags when it has children | `cxl` region driver |

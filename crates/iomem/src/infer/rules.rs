@@ -420,21 +420,36 @@ impl Place<'_, '_> {
 
     /// `virtioN`: the virtio-mem device region (§13.1), not busy, flagged
     /// SYSTEM_RAM (and EXCLUSIVE from v5.16).
+    ///
+    /// The driver requests its region with `__request_mem_region` from the
+    /// iomem root, which descends into whatever non-busy resource contains
+    /// it (a firmware `Reserved` range on some hypervisors, §5.11), so the
+    /// region may sit at any depth below non-busy parents; it inherits the
+    /// descriptor and extended type of the resource it lands in. Device
+    /// blocks are powers of two of at least 1 MiB (QEMU's minimum) and the
+    /// region is block-aligned, so a region is at least 1 MiB-aligned.
     fn virtio_mem_device(&self) -> Option<Inference> {
         let exclusive = self.ctx.since(5, 16);
         let flags = if exclusive == Some(false) { SYSTEM_RAM } else { SYSTEM_RAM | Flags::EXCLUSIVE };
+        // A request never nests inside a busy resource.
+        let (desc, desc_known) = match self.parent() {
+            None => (Desc::NONE, true),
+            Some((_, p)) if !p.is_busy() => (p.desc, p.desc_known),
+            Some(_) => return None,
+        };
         if self.children().any(|c| c.name() == "System RAM (virtio_mem)") {
             return Some(
-                Inference::rule("virtio-mem-device", flags, Desc::NONE)
-                    .assume_if(exclusive.is_none(), Flags::EXCLUSIVE),
+                Inference::rule("virtio-mem-device", flags, desc)
+                    .assume_if(exclusive.is_none(), Flags::EXCLUSIVE)
+                    .assume_desc_if(!desc_known),
             );
         }
-        // With nothing added yet, only the place says it: a top-level region
-        // aligned to virtio-mem's smallest device block (2 MiB).
+        // With nothing added yet, only the name and the place say it: a
+        // childless region aligned to virtio-mem's smallest device block.
         let r = self.node.range;
-        let aligned = r.start % (2 * MIB) == 0 && r.len() % u128::from(2 * MIB) == 0 && !r.is_empty();
-        (self.node.parent.is_none() && !self.has_children() && aligned)
-            .then(|| Inference::rule("virtio-mem-device-empty", flags, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc())
+        let aligned = r.start % MIB == 0 && r.len() % u128::from(MIB) == 0 && !r.is_empty();
+        (!self.has_children() && aligned)
+            .then(|| Inference::rule("virtio-mem-device-empty", flags, desc).assume(ALL_BUT_TYPE).assume_desc())
     }
 
     /// PCI windows, BARs and the claims inside BARs.

@@ -20,8 +20,11 @@ pub(super) struct Node<'t> {
 
 impl Node<'_> {
     /// The name, with a missing name read as empty.
+    /// The name the rules match: a trailing `\r` (a dump saved with CRLF
+    /// line ends keeps it in the name, see the parser) does not count.
     pub(super) fn name(&self) -> &str {
-        self.name.unwrap_or("")
+        let n = self.name.unwrap_or("");
+        n.strip_suffix('\r').unwrap_or(n)
     }
 }
 

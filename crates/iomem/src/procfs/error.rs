@@ -228,7 +228,9 @@ pub struct Note {
 pub enum NoteKind {
     /// A blank or whitespace-only line was ignored.
     BlankLine,
-    /// A `\r` before the newline was removed.
+    /// A `\r` before the newline: removed from an annotated line; kept in
+    /// a plain dump's name (the kernel never writes one of its own, so the
+    /// file was probably saved with CRLF line ends).
     CarriageReturn,
     /// Upper-case hex digits or padding other than the kernel's.
     NumberFormat,
@@ -244,7 +246,7 @@ impl fmt::Display for NoteKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             NoteKind::BlankLine => "blank or whitespace-only line ignored",
-            NoteKind::CarriageReturn => "'\\r' before the newline removed",
+            NoteKind::CarriageReturn => "'\\r' before the newline (kept in the name; CRLF line ends?)",
             NoteKind::NumberFormat => "address not printed the kernel's way (upper-case hex or other padding)",
             NoteKind::MissingSpaceAfterColon => "' :' without the space the kernel prints before an empty name",
             NoteKind::NoFinalNewline => "the last line has no newline",

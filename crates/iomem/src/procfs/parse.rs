@@ -151,10 +151,15 @@ fn raw_lines(input: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 }
 
 /// A line without its `\r`, and whether it had one.
-fn strip_cr(l: &[u8]) -> (&[u8], bool) {
+/// The `\r` of a CRLF line end is stripped only from annotated lines,
+/// whose `]` ends the name unambiguously. In a plain dump everything
+/// before the newline is the name (the kernel prints names verbatim, and a
+/// name may end in `\r`), so that parsing the rendering of any tree gives
+/// the same tree back.
+fn strip_cr(l: &[u8], annotations: bool) -> (&[u8], bool) {
     match l.strip_suffix(b"\r") {
-        Some(l) => (l, true),
-        None => (l, false),
+        Some(l) if annotations => (l, true),
+        _ => (l, false),
     }
 }
 
@@ -183,7 +188,7 @@ impl Survey {
     fn of(input: &[u8], annotations: bool) -> Survey {
         let mut s = Survey { lines: 0, good: 0, all_zero: true, all_start4: true, max_end: 0 };
         for (n, l) in raw_lines(input) {
-            let (l, _) = strip_cr(l);
+            let (l, _) = strip_cr(l, annotations);
             if is_blank(l) {
                 continue;
             }
@@ -257,8 +262,8 @@ impl Parser<'_> {
         let mut last_line = 0;
         for (n, l) in raw_lines(input) {
             last_line = n;
-            let (l, cr) = strip_cr(l);
-            if cr {
+            let (l, cr) = strip_cr(l, annotations);
+            if cr || (!annotations && l.ends_with(b"\r") && !is_blank(l)) {
                 self.notes.push(Note { line: n, what: NoteKind::CarriageReturn });
             }
             if is_blank(l) {
@@ -337,6 +342,11 @@ impl Parser<'_> {
         if lines.is_empty() && !self.skipped.is_empty() {
             return Err(DumpError::Line(self.skipped.remove(0)));
         }
+        // Lenient mode may have skipped the lines that were not zero: what
+        // is left must not be read as a map of address 0 either.
+        if !lines.is_empty() && lines.iter().all(|l| tree.get(l.resource).is_ok_and(|v| v.range == Range::new(0, 0))) {
+            return Err(DumpError::Unprivileged { lines: survey.lines });
+        }
         // Notes were gathered in several passes; report them in line order.
         self.notes.sort_by_key(|n| n.line);
         let root_id = tree.handle(root);
@@ -367,9 +377,22 @@ fn resolve_depth(r: &RawLine<'_>, range: Range, stack: &[Frame]) -> Result<usize
     }
     // Capped: the parent is the deepest open line at depth >= 4 that
     // contains the range; if none does, the placement check reports the
-    // printed parent.
-    let depth = (indent_depth..=above).rev().find(|&d| stack[d - 1].range.contains(range)).unwrap_or(indent_depth);
-    Ok(depth)
+    // printed parent. The open lines are nested (each inside the one
+    // above), so containment holds for a prefix of them: binary search,
+    // not a scan, however deep the chain.
+    let (mut lo, mut hi) = (indent_depth, above);
+    if !stack[lo - 1].range.contains(range) {
+        return Ok(indent_depth);
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if stack[mid - 1].range.contains(range) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
 }
 
 /// Checks a new child against its parent and its previous sibling

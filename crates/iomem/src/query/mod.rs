@@ -400,6 +400,24 @@ impl ResourceTree {
         self.exclusive_in(IOMEM, addr & page_mask, self.config.page_size(), params)
     }
 
+    /// Whether a resource's own flags make the kernel's exclusivity walk
+    /// stop at it (and why), under the tree's kernel profile: the test
+    /// `iomem_is_exclusive` applies to every resource it visits. A page is
+    /// exclusive when the first resource of its walk that passes this test
+    /// exists; this answers for one resource in constant time.
+    pub fn own_exclusive_reason(
+        &self,
+        id: ResourceId,
+        params: ExclusiveParams,
+    ) -> Result<Option<ExclusiveReason>, Error> {
+        let ix = self.ix(id)?;
+        let rule = self.config.profile.exclusive;
+        if rule != ExclusiveRule::SystemRamExclusive && !params.strict {
+            return Ok(None);
+        }
+        Ok(own_exclusive_reason(rule, self.node(ix).flags, params))
+    }
+
     /// `resource_is_exclusive(root, addr, size)` with the rule of the tree's
     /// kernel profile.
     pub fn resource_is_exclusive(
@@ -426,30 +444,30 @@ impl ResourceTree {
             return None;
         }
         let q = Range::new(addr, limit - 1);
-        let sysram_excl = Flags::SYSTEM_RAM | Flags::EXCLUSIVE;
         let mut hit = None;
-        self.visit_overlapping(root, q, |p| {
-            let f = self.node(p).flags;
-            let reason = match rule {
-                ExclusiveRule::SystemRamExclusive if f.has_all(sysram_excl) => {
-                    Some(ExclusiveReason::SystemRamExclusive)
-                }
-                ExclusiveRule::BusyAndExclusive => {
-                    (f.is_busy() && f.contains(Flags::EXCLUSIVE)).then_some(ExclusiveReason::BusyExclusive)
-                }
-                _ if !params.strict || !f.is_busy() => None,
-                _ if params.io_strict => Some(ExclusiveReason::BusyIoStrict),
-                _ if f.contains(Flags::EXCLUSIVE) => Some(ExclusiveReason::BusyExclusive),
-                _ => None,
-            };
-            match reason {
-                Some(reason) => {
-                    hit = Some(ExclusiveHit { resource: self.handle(p), reason });
-                    Visit::Stop
-                }
-                None => Visit::Descend,
+        self.visit_overlapping(root, q, |p| match own_exclusive_reason(rule, self.node(p).flags, params) {
+            Some(reason) => {
+                hit = Some(ExclusiveHit { resource: self.handle(p), reason });
+                Visit::Stop
             }
+            None => Visit::Descend,
         });
         hit
+    }
+}
+
+/// The test `iomem_is_exclusive` applies to each resource it visits.
+fn own_exclusive_reason(rule: ExclusiveRule, f: Flags, params: ExclusiveParams) -> Option<ExclusiveReason> {
+    match rule {
+        ExclusiveRule::SystemRamExclusive if f.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE) => {
+            Some(ExclusiveReason::SystemRamExclusive)
+        }
+        ExclusiveRule::BusyAndExclusive => {
+            (f.is_busy() && f.contains(Flags::EXCLUSIVE)).then_some(ExclusiveReason::BusyExclusive)
+        }
+        _ if !params.strict || !f.is_busy() => None,
+        _ if params.io_strict => Some(ExclusiveReason::BusyIoStrict),
+        _ if f.contains(Flags::EXCLUSIVE) => Some(ExclusiveReason::BusyExclusive),
+        _ => None,
     }
 }
