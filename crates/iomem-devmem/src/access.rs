@@ -227,7 +227,11 @@ impl Devmem<'_> {
     pub fn rw_gate(&self, p: u64, count: u64) -> Result<(), Rule> {
         let h = self.policy.high_memory.addr;
         let ok = match self.policy.arch {
-            // p + count - 1 <= H - 1, in wrapping arithmetic.
+            // p + count - 1 <= H - 1, in wrapping arithmetic as the kernel
+            // computes it. A real kernel's H is never 0 (it always has
+            // directly mapped RAM); an H of 0 (a dump without System RAM)
+            // saturates to "nothing passes" instead of wrapping to "all".
+            Arch::X86_64 { .. } if h == 0 => false,
             Arch::X86_64 { .. } => p.wrapping_add(count).wrapping_sub(1) <= h.wrapping_sub(1),
             Arch::Generic => p.wrapping_add(count) <= h,
             Arch::Arm64 { .. } => {
@@ -466,16 +470,8 @@ impl Devmem<'_> {
     /// reservation of a range that is not System RAM (§7.3). RAM (any page
     /// of the range) takes the page's own type and never conflicts.
     fn memtype_check(&self, range: Range) -> MemtypeVerdict {
-        let ps = self.page_size();
-        let mut page = range.start;
-        loop {
-            if self.busy_ram_covering(page).is_some() {
-                return MemtypeVerdict::Fine;
-            }
-            if page >= range.end.saturating_sub(ps - 1) {
-                break;
-            }
-            page += ps;
+        if self.any_page_is_ram(range) {
+            return MemtypeVerdict::Fine;
         }
         match &self.policy.memtypes {
             Memtypes::Known(list) => {
@@ -489,6 +485,30 @@ impl Devmem<'_> {
                     MemtypeVerdict::Fine
                 }
             }
+        }
+    }
+
+    /// Whether some page of the page-aligned `range` lies wholly in busy
+    /// System RAM (`page_is_ram` of one of its pages). One search per RAM
+    /// resource the range overlaps, never one per page: a range may span
+    /// the whole address space.
+    fn any_page_is_ram(&self, range: Range) -> bool {
+        let ps = self.page_size();
+        let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
+        let mut start = range.start;
+        loop {
+            // The match is clipped to [start, range.end].
+            let Ok(m) = self.tree.find_next_iomem_res(start, range.end, busy_ram, Desc::NONE) else {
+                return false;
+            };
+            let first_page = m.range.start.checked_next_multiple_of(ps);
+            if first_page.and_then(|p| p.checked_add(ps - 1)).is_some_and(|last| last <= m.range.end) {
+                return true;
+            }
+            if m.range.end >= range.end {
+                return false;
+            }
+            start = m.range.end + 1;
         }
     }
 

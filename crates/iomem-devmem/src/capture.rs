@@ -59,9 +59,15 @@ pub enum CaptureError {
     /// The kernel configuration is malformed.
     #[error(transparent)]
     Config(#[from] crate::inputs::ConfigError),
-    /// The lockdown file has no recognisable level.
-    #[error("/sys/kernel/security/lockdown: no lockdown level in {0:?}")]
+    /// The lockdown file has no recognisable level (an excerpt of it).
+    #[error("no lockdown level (none, integrity, confidentiality) in {0:?}")]
     Lockdown(String),
+    /// `CONFIG_ARM64_PA_BITS` is not a number (an excerpt of its value).
+    #[error("CONFIG_ARM64_PA_BITS={0:?} is not a number")]
+    PaBits(String),
+    /// The configuration or the CPU gives an impossible address width.
+    #[error(transparent)]
+    Arch(#[from] crate::inputs::ArchError),
     /// `/proc/self/status` lacks Uid/Gid/CapEff.
     #[error("status file lacks Uid, Gid or CapEff lines")]
     Status,
@@ -72,8 +78,9 @@ fn assume(list: &mut Vec<Assumption>, what: &str) {
 }
 
 /// The architecture named by a kernel configuration (`CONFIG_X86_64=y`,
-/// `CONFIG_ARM64=y`), with arm64's `CONFIG_ARM64_PA_BITS`.
-pub fn arch_from_config(config: &str) -> Option<Arch> {
+/// `CONFIG_ARM64=y`), with arm64's `CONFIG_ARM64_PA_BITS` (48 when the file
+/// does not say). An impossible or unreadable width is an error.
+pub fn arch_from_config(config: &str) -> Result<Option<Arch>, CaptureError> {
     let mut arm64 = false;
     let mut x86 = false;
     let mut pa_bits = 48u8;
@@ -83,19 +90,32 @@ pub fn arch_from_config(config: &str) -> Option<Arch> {
             "CONFIG_ARM64=y" => arm64 = true,
             l => {
                 if let Some(v) = l.strip_prefix("CONFIG_ARM64_PA_BITS=") {
-                    pa_bits = v.parse().unwrap_or(48);
+                    pa_bits = v.parse().map_err(|_| CaptureError::PaBits(excerpt(v)))?;
                 }
             }
         }
     }
     if x86 {
-        Some(Arch::X86_64 { phys_bits: 46 })
+        Ok(Some(Arch::X86_64 { phys_bits: 46 }))
     } else if arm64 {
-        Some(Arch::Arm64 { pa_bits })
+        Ok(Some(Arch::Arm64 { pa_bits }.validate()?))
     } else {
-        None
+        Ok(None)
     }
 }
+
+/// At most [`EXCERPT_CHARS`] characters of a text, for error messages
+/// (a file may hold anything, an error must stay one short line).
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// How many characters of a file an error message quotes.
+pub const EXCERPT_CHARS: usize = 60;
 
 /// x86 physical address bits from `/proc/cpuinfo`
 /// (`address sizes : 40 bits physical, 48 bits virtual`).
@@ -142,7 +162,11 @@ pub fn policy_from_text(
             KernelConfig::DEBIAN
         }
     };
-    let mut arch = match arch.or_else(|| texts.kernel_config.and_then(arch_from_config)) {
+    let from_config = match texts.kernel_config {
+        Some(c) => arch_from_config(c)?,
+        None => None,
+    };
+    let mut arch = match arch.or(from_config) {
         Some(a) => a,
         None => {
             assume(&mut assumptions, "architecture unknown: assuming x86-64");
@@ -151,7 +175,7 @@ pub fn policy_from_text(
     };
     if let Arch::X86_64 { phys_bits } = &mut arch {
         match texts.cpuinfo.and_then(phys_bits_from_cpuinfo) {
-            Some(b) => *phys_bits = b,
+            Some(b) => *phys_bits = Arch::X86_64 { phys_bits: b }.validate().map(|_| b)?,
             None if *phys_bits == 46 => {
                 assume(&mut assumptions, "CPU physical address width unknown: assuming 46 bits");
             }
@@ -159,7 +183,7 @@ pub fn policy_from_text(
         }
     }
     let lockdown = match texts.lockdown {
-        Some(t) => Lockdown::parse(t).ok_or_else(|| CaptureError::Lockdown(t.into()))?,
+        Some(t) => Lockdown::parse(t).ok_or_else(|| CaptureError::Lockdown(excerpt(t.trim())))?,
         None => {
             assume(&mut assumptions, "lockdown state unknown (securityfs not readable): assuming none");
             Lockdown::None
@@ -176,6 +200,7 @@ pub fn policy_from_text(
         assume(&mut assumptions, "kernel command line unknown: assuming no iomem= option");
         ""
     });
+    let arch = arch.validate()?;
     let mut policy = Policy::new(tree, arch).with_config(config, cmdline);
     policy.lockdown = lockdown;
     policy.caller = caller;

@@ -78,7 +78,11 @@ pub fn parse_kernel_config(text: &str) -> Result<ParsedConfig, ConfigError> {
             }
         } else if let Some(rest) = line.strip_prefix("CONFIG_") {
             let Some((name, v)) = rest.split_once('=') else {
-                return Err(ConfigError { line: i + 1, what: "an option line without '='", text: raw.to_string() });
+                return Err(ConfigError {
+                    line: i + 1,
+                    what: "an option line without '='",
+                    text: crate::capture::excerpt(raw),
+                });
             };
             (name, v == "y" || v == "m")
         } else if line.is_empty() || line.starts_with('#') {
@@ -87,7 +91,7 @@ pub fn parse_kernel_config(text: &str) -> Result<ParsedConfig, ConfigError> {
             return Err(ConfigError {
                 line: i + 1,
                 what: "neither an option, a comment nor blank",
-                text: raw.to_string(),
+                text: crate::capture::excerpt(raw),
             });
         };
         if let Some(k) = OPTIONS.iter().position(|o| *o == name) {
@@ -296,7 +300,45 @@ pub enum Arch {
     Generic,
 }
 
+/// An architecture whose physical address width no machine can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{arch}: {bits}-bit physical addresses are impossible (the architecture allows {min} to {max})")]
+pub struct ArchError {
+    /// The architecture's name.
+    pub arch: &'static str,
+    /// The width given.
+    pub bits: u8,
+    /// The smallest possible width.
+    pub min: u8,
+    /// The largest possible width.
+    pub max: u8,
+}
+
 impl Arch {
+    /// Physical address widths an x86-64 CPU can report (CPUID
+    /// 0x80000008; QEMU accepts `phys-bits` 32 to 52, the architectural
+    /// maximum is 52).
+    pub const X86_64_PHYS_BITS: core::ops::RangeInclusive<u8> = 32..=52;
+    /// Physical address widths of arm64 (ID_AA64MMFR0 PARange: 32 to 52
+    /// bits; `CONFIG_ARM64_PA_BITS` is 48 or 52).
+    pub const ARM64_PA_BITS: core::ops::RangeInclusive<u8> = 32..=52;
+
+    /// The architecture, if its physical address width is possible. The
+    /// policy never panics or wraps on impossible widths either, but its
+    /// answers for them mean nothing: inputs should be checked here.
+    pub fn validate(self) -> Result<Arch, ArchError> {
+        let (bits, allowed) = match self {
+            Arch::X86_64 { phys_bits } => (phys_bits, Self::X86_64_PHYS_BITS),
+            Arch::Arm64 { pa_bits } => (pa_bits, Self::ARM64_PA_BITS),
+            Arch::Generic => return Ok(self),
+        };
+        if allowed.contains(&bits) {
+            Ok(self)
+        } else {
+            Err(ArchError { arch: self.name(), bits, min: *allowed.start(), max: *allowed.end() })
+        }
+    }
+
     /// True for x86.
     pub const fn is_x86(self) -> bool {
         matches!(self, Arch::X86_64 { .. })

@@ -35,10 +35,10 @@ mod safe;
 pub use access::{Access, Outcome, Rule, Success, Uncertainty};
 pub use explain::{Change, Explanation, Request, ResourceSummary, WhatIf};
 pub use inputs::{
-    Arch, CacheMode, Caller, DeviceNode, HighMemory, HighMemorySource, KernelConfig, Lockdown, Memtypes, OpenMode,
-    parse_kernel_config,
+    Arch, ArchError, CacheMode, Caller, DeviceNode, HighMemory, HighMemorySource, KernelConfig, Lockdown, Memtypes,
+    OpenMode, parse_kernel_config,
 };
 pub use policy::{Devmem, PageDecision, PageRule, PageValue, Policy, estimate_high_memory};
 pub use revoke::{Fault, Mapping, MappingId, Mappings, NoRevocation, Revocation};
 pub use runs::PageRun;
-pub use safe::{AccessRun, ForbiddenRam, RamDenial, SafeRanges};
+pub use safe::{AccessRun, DeviceRegion, ForbiddenRam, RamDenial, SafeRanges};

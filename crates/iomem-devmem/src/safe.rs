@@ -39,7 +39,7 @@ pub enum RamDenial {
     Gate,
 }
 
-/// RAM a reader cannot read through `/dev/mem`.
+/// RAM a reader cannot read through `/dev/mem`, or must not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ForbiddenRam {
     /// The pages.
@@ -48,8 +48,25 @@ pub struct ForbiddenRam {
     pub resource: Option<ResourceId>,
     /// Why.
     pub why: RamDenial,
-    /// The errno a read gets there.
-    pub errno: iomem::Errno,
+    /// The errno a whole-page read gets there; `None` when the kernel lets
+    /// the read through, which happens only in a device region on a
+    /// configuration that does not protect it (`CONFIG_STRICT_DEVMEM=n`, a
+    /// kernel before v5.16): reading it is unsafe all the same.
+    pub errno: Option<iomem::Errno>,
+    /// Whether the kernel would map these pages (`mmap` without `O_SYNC`).
+    pub kernel_maps: bool,
+}
+
+/// A virtio-mem (hot(un)plug) device region: parts of it may be unplugged
+/// at any moment, and touching unplugged memory can crash the VM or read
+/// another guest's data, so no tool should read or map it, whatever the
+/// kernel allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceRegion {
+    /// The region.
+    pub range: Range,
+    /// The device's resource (`virtioN`).
+    pub resource: ResourceId,
 }
 
 /// The answer of [`Devmem::safe_ranges`].
@@ -62,8 +79,12 @@ pub struct SafeRanges {
     pub zero_filled: Vec<Range>,
     /// Pages an `mmap` (without `O_SYNC`) maps.
     pub mappable: Vec<Range>,
-    /// System RAM that cannot be read, with why.
+    /// System RAM that cannot be read, or must not be (device regions,
+    /// even where the kernel allows the read), with why.
     pub forbidden_ram: Vec<ForbiddenRam>,
+    /// The hot(un)plug device regions in the range: never in `readable`,
+    /// `zero_filled` or `mappable`.
+    pub device_regions: Vec<DeviceRegion>,
 }
 
 fn push_range(v: &mut Vec<Range>, r: Range) {
@@ -96,7 +117,13 @@ impl Devmem<'_> {
         at(u64::MAX - (ps - 1));
         match self.policy.arch {
             Arch::X86_64 { phys_bits } if phys_bits < 64 => at(1u64 << phys_bits),
-            Arch::Arm64 { pa_bits } if pa_bits < 64 => at((1u64 << pa_bits) - ps),
+            Arch::Arm64 { pa_bits } if pa_bits < 64 => {
+                // The last page whose mapping ends below 2^pa_bits; none
+                // for widths below a page (impossible, see Arch::validate).
+                if let Some(last) = (1u64 << pa_bits).checked_sub(ps) {
+                    at(last);
+                }
+            }
             _ => {}
         }
         // Busy RAM (the arm64 memory map, and PAT's RAM exception) and
@@ -187,52 +214,147 @@ impl Devmem<'_> {
         out
     }
 
+    /// The hot(un)plug device regions overlapping `range`, in address
+    /// order: resources flagged SYSTEM_RAM|EXCLUSIVE (virtio-mem since
+    /// v5.16), and, for older kernels, non-busy SYSTEM_RAM resources named
+    /// `virtioN` or holding `System RAM (virtio_mem)` children. A device
+    /// claims its region with a request, which never nests inside a busy
+    /// resource, so busy subtrees are not searched.
+    pub fn device_regions(&self, range: Range) -> Vec<DeviceRegion> {
+        let mut out = Vec::new();
+        let tree = self.tree;
+        let Ok(mut walk) = tree.preorder(tree.iomem_root()) else { return out };
+        while let Some((id, _)) = walk.next() {
+            let Ok(v) = tree.get(id) else { continue };
+            if v.range.end < range.start || v.range.start > range.end || v.range.start > v.range.end {
+                walk.skip_children();
+                continue;
+            }
+            if is_device_region(tree, id, &v) {
+                out.push(DeviceRegion { range: v.range, resource: id });
+                walk.skip_children();
+            } else if v.flags.is_busy() {
+                walk.skip_children();
+            }
+        }
+        out
+    }
+
     /// The ranges a memory-acquisition tool may read through `/dev/mem`
     /// (`pread` returning the physical contents), the pages that read as
     /// zeros by policy, the pages `mmap` maps, and the System RAM it cannot
-    /// read — with virtio-mem device regions called out, since their
-    /// unplugged parts must never be touched by any means.
+    /// (or must not) read. Device regions ([`Devmem::device_regions`]) are
+    /// never readable or mappable here, even where the kernel would allow
+    /// it (`CONFIG_STRICT_DEVMEM=n`, kernels before v5.16): their unplugged
+    /// parts must never be touched; [`ForbiddenRam::errno`] and
+    /// [`ForbiddenRam::kernel_maps`] say what the kernel would do.
     pub fn safe_ranges(&self, range: Range) -> SafeRanges {
-        let mut s = SafeRanges::default();
-        for r in self.access_runs(range, OpenMode::RDWR) {
-            match r.read.result {
-                Ok(Success::Zeros) => push_range(&mut s.zero_filled, r.range),
-                Ok(_) if r.read.uncertain.is_none() => push_range(&mut s.readable, r.range),
-                _ => {}
-            }
-            if r.mmap.result.is_ok() && r.mmap.uncertain.is_none() {
-                push_range(&mut s.mappable, r.range);
-            }
-            let Err(errno) = r.read.result else { continue };
-            let d = r.decision;
-            let device = d.exclusive == Some(ExclusiveReason::SystemRamExclusive)
-                || d.resource.is_some_and(|id| {
-                    self.tree.get(id).is_ok_and(|v| v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE))
-                });
-            let ram_rule = matches!(d.rule, PageRule::X86Ram | PageRule::GenericRam);
-            let why = if device {
-                RamDenial::DeviceManagedRegion
-            } else if ram_rule && r.read.rule == crate::Rule::Page {
-                RamDenial::Ram
-            } else if ram_rule {
-                RamDenial::Gate
-            } else {
-                continue;
-            };
-            let item = ForbiddenRam { range: r.range, resource: d.resource, why, errno };
-            match s.forbidden_ram.last_mut() {
-                Some(last)
-                    if last.range.end.checked_add(1) == Some(r.range.start)
-                        && last.resource == item.resource
-                        && last.why == item.why
-                        && last.errno == item.errno =>
-                {
-                    last.range.end = r.range.end;
+        let mut s = SafeRanges { device_regions: self.device_regions(range), ..SafeRanges::default() };
+        let regions = s.device_regions.clone();
+        let mut ri = 0;
+        for run in self.access_runs(range, OpenMode::RDWR) {
+            // Split the run at the device regions' edges.
+            let mut start = run.range.start;
+            loop {
+                while ri < regions.len() && regions[ri].range.end < start {
+                    ri += 1;
                 }
-                _ => s.forbidden_ram.push(item),
+                let (end, region) = match regions.get(ri) {
+                    Some(g) if g.range.start <= start => (g.range.end.min(run.range.end), Some(g)),
+                    Some(g) if g.range.start <= run.range.end => (g.range.start - 1, None),
+                    _ => (run.range.end, None),
+                };
+                let piece = AccessRun { range: Range::new(start, end), ..run };
+                match region {
+                    Some(g) => {
+                        let item = ForbiddenRam {
+                            range: piece.range,
+                            resource: Some(g.resource),
+                            why: RamDenial::DeviceManagedRegion,
+                            errno: piece.read.result.err(),
+                            kernel_maps: piece.mmap.result.is_ok(),
+                        };
+                        push_forbidden(&mut s.forbidden_ram, item);
+                    }
+                    None => self.classify(&piece, &mut s),
+                }
+                if end >= run.range.end {
+                    break;
+                }
+                start = end + 1;
             }
         }
         s
+    }
+
+    /// Files one run outside the device regions.
+    fn classify(&self, r: &AccessRun, s: &mut SafeRanges) {
+        match r.read.result {
+            Ok(Success::Zeros) => push_range(&mut s.zero_filled, r.range),
+            Ok(_) if r.read.uncertain.is_none() => push_range(&mut s.readable, r.range),
+            _ => {}
+        }
+        if r.mmap.result.is_ok() && r.mmap.uncertain.is_none() {
+            push_range(&mut s.mappable, r.range);
+        }
+        let Err(errno) = r.read.result else { return };
+        let d = r.decision;
+        let device = d.exclusive == Some(ExclusiveReason::SystemRamExclusive)
+            || d.resource.is_some_and(|id| {
+                self.tree.get(id).is_ok_and(|v| v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE))
+            });
+        let ram_rule = matches!(d.rule, PageRule::X86Ram | PageRule::GenericRam);
+        let why = if device {
+            RamDenial::DeviceManagedRegion
+        } else if ram_rule && r.read.rule == crate::Rule::Page {
+            RamDenial::Ram
+        } else if ram_rule {
+            RamDenial::Gate
+        } else {
+            return;
+        };
+        let item = ForbiddenRam {
+            range: r.range,
+            resource: d.resource,
+            why,
+            errno: Some(errno),
+            kernel_maps: r.mmap.result.is_ok(),
+        };
+        push_forbidden(&mut s.forbidden_ram, item);
+    }
+}
+
+/// Whether a resource is a hot(un)plug device region (see
+/// [`Devmem::device_regions`]).
+fn is_device_region(tree: &iomem::ResourceTree, id: ResourceId, v: &iomem::ResourceView<'_>) -> bool {
+    if v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE) {
+        return true;
+    }
+    if !v.flags.has_all(Flags::SYSTEM_RAM) || v.flags.is_busy() {
+        return false;
+    }
+    let virtio_name = v
+        .name
+        .and_then(|n| n.strip_prefix("virtio"))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    virtio_name
+        || tree
+            .children(id)
+            .is_ok_and(|mut c| c.any(|c| tree.get(c).is_ok_and(|cv| cv.name == Some("System RAM (virtio_mem)"))))
+}
+
+fn push_forbidden(list: &mut Vec<ForbiddenRam>, item: ForbiddenRam) {
+    match list.last_mut() {
+        Some(last)
+            if last.range.end.checked_add(1) == Some(item.range.start)
+                && last.resource == item.resource
+                && last.why == item.why
+                && last.errno == item.errno
+                && last.kernel_maps == item.kernel_maps =>
+        {
+            last.range.end = item.range.end;
+        }
+        _ => list.push(item),
     }
 }
 

@@ -221,11 +221,18 @@ proptest! {
         len in prop_oneof![any::<u64>(), Just(u64::MAX), Just(0u64), Just(1u64), Just(0x1000u64)],
         write in any::<bool>(),
         sync in any::<bool>(),
-        h in any::<u64>(),
+        h in prop_oneof![any::<u64>(), Just(0u64)],
+        bits in prop_oneof![any::<u8>(), 0u8..=13],
     ) {
         let t = build(&s);
         let mut p = policy(&t, &s);
         p.high_memory.addr = h;
+        // Impossible widths (rejected by Arch::validate) still never panic.
+        match &mut p.arch {
+            Arch::X86_64 { phys_bits } => *phys_bits = bits,
+            Arch::Arm64 { pa_bits } => *pa_bits = bits,
+            Arch::Generic => {}
+        }
         let d = Devmem::new(&t, p);
         let mode = OpenMode { write, sync };
         let _ = d.page(addr);

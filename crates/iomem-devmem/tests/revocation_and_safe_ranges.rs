@@ -148,3 +148,57 @@ fn safe_ranges_of_the_example() {
         assert!(d.pread(r.end, 1).result.is_ok());
     }
 }
+
+#[test]
+fn device_regions_are_never_safe_whatever_the_kernel_allows() {
+    let t = common::tree();
+    // CONFIG_STRICT_DEVMEM=n: the kernel lets reads and maps through, also
+    // into the virtio-mem region.
+    let mut policy = common::policy_a(&t, X86);
+    policy.config = KernelConfig { strict_devmem: false, io_strict_devmem: false, ..policy.config };
+    policy.strict_iomem = false;
+    let d = Devmem::new(&t, policy);
+    assert!(d.mmap(0x1_9000_0000, 0x1000, OpenMode::RDWR, true, true).result.is_ok(), "the kernel maps it");
+    let s = d.safe_ranges(Range::FULL);
+    let region = Range::new(0x1_8000_0000, 0x1_bfff_ffff);
+    assert_eq!(s.device_regions.len(), 1);
+    assert_eq!(s.device_regions[0].range, region);
+    for r in s.readable.iter().chain(&s.mappable).chain(&s.zero_filled) {
+        assert!(!r.overlaps(region), "{r:?} reaches the device region");
+    }
+    // Every page of the region is listed as forbidden, with what the kernel
+    // would do there.
+    let listed: u64 = s
+        .forbidden_ram
+        .iter()
+        .filter(|f| f.why == RamDenial::DeviceManagedRegion)
+        .map(|f| f.range.end - f.range.start + 1)
+        .sum();
+    assert_eq!(listed, region.end - region.start + 1);
+    assert!(s.forbidden_ram.iter().any(|f| f.why == RamDenial::DeviceManagedRegion && f.kernel_maps));
+}
+
+#[test]
+fn a_zero_high_memory_closes_the_read_gate_instead_of_wrapping() {
+    let t = common::tree();
+    let mut policy = common::policy_a(&t, X86);
+    policy.high_memory.addr = 0;
+    let d = Devmem::new(&t, policy);
+    for addr in [0u64, 0x1000, 0x8000_0000, 0x7fff_ffff_ffff_f000] {
+        assert_eq!(d.pread(addr, 1).result.unwrap_err(), iomem::Errno::EFAULT, "{addr:#x}");
+    }
+}
+
+#[test]
+fn impossible_address_widths_are_rejected() {
+    assert!(Arch::X86_64 { phys_bits: 40 }.validate().is_ok());
+    assert!(Arch::Arm64 { pa_bits: 52 }.validate().is_ok());
+    let e = Arch::Arm64 { pa_bits: 0 }.validate().unwrap_err();
+    assert_eq!(e.to_string(), "arm64: 0-bit physical addresses are impossible (the architecture allows 32 to 52)");
+    assert!(Arch::X86_64 { phys_bits: 64 }.validate().is_err());
+    assert!(Arch::Generic.validate().is_ok());
+    use iomem_devmem::capture::{CaptureError, arch_from_config};
+    assert!(matches!(arch_from_config("CONFIG_ARM64=y\nCONFIG_ARM64_PA_BITS=0\n"), Err(CaptureError::Arch(_))));
+    assert!(matches!(arch_from_config("CONFIG_ARM64=y\nCONFIG_ARM64_PA_BITS=x\n"), Err(CaptureError::PaBits(_))));
+    assert_eq!(arch_from_config("CONFIG_ARM64=y\n").unwrap(), Some(Arch::Arm64 { pa_bits: 48 }));
+}
