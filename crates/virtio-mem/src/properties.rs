@@ -8,6 +8,11 @@ use thiserror::Error;
 /// Smallest block size the reference device accepts (QEMU: 1 MiB).
 pub const MIN_BLOCK_SIZE: u64 = MIB;
 
+/// The most blocks a device region may have: 2^28, a 32 MiB bitmap (one bit
+/// per block). That is 256 TiB in 1 MiB blocks, 512 TiB in 2 MiB blocks; the
+/// specification sets no limit, this model keeps the bitmap in memory.
+pub const MAX_BLOCKS: u64 = 1 << 28;
+
 /// Default host page size of the backing memory.
 pub const DEFAULT_PAGE_SIZE: u64 = 4096;
 
@@ -130,6 +135,18 @@ impl DeviceProperties {
         // reaches 2^64, so this refuses nothing real).
         if self.addr.checked_add(self.region_size).is_none() {
             return Err(CreateError::RegionOverflows { addr: self.addr, region_size: self.region_size });
+        }
+        // The spec sets no limit; the model keeps one bit per block in
+        // memory, so geometries whose bitmap would not fit a VMM are refused
+        // here with the numbers instead of failing (or thrashing) later.
+        let blocks = self.region_size / block_size;
+        if blocks > MAX_BLOCKS {
+            return Err(CreateError::TooManyBlocks {
+                blocks,
+                maximum: MAX_BLOCKS,
+                region_size: self.region_size,
+                block_size,
+            });
         }
         // QEMU only refuses this on a later resize; refusing it at creation
         // keeps invariant D4 (usable >= requested) true from the start.
@@ -282,6 +299,21 @@ pub enum CreateError {
         profile: &'static str,
         /// Parameter name.
         parameter: &'static str,
+    },
+    /// The region has more blocks than [`MAX_BLOCKS`].
+    #[error(
+        "a region of {region_size:#x} bytes in blocks of {block_size:#x} has {blocks} blocks; at most {maximum} \
+         (a 32 MiB bitmap) are supported: use larger blocks or a smaller region"
+    )]
+    TooManyBlocks {
+        /// Blocks in the region.
+        blocks: u64,
+        /// The limit.
+        maximum: u64,
+        /// The region size.
+        region_size: u64,
+        /// The block size.
+        block_size: u64,
     },
     /// The block bitmap cannot be allocated.
     #[error("cannot allocate the bitmap for {blocks} blocks")]

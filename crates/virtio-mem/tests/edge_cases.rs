@@ -94,6 +94,26 @@ fn region_reaching_two_to_the_64_is_refused() {
 }
 
 #[test]
+fn geometries_whose_bitmap_would_not_fit_are_refused() {
+    // 2^56 bytes in 1 MiB blocks: 2^36 blocks, an 8 GiB bitmap.
+    let properties = DeviceProperties::new(0, 1 << 56, MIB);
+    let e = VirtioMemDevice::new(properties, SimulatedMemory::new()).unwrap_err();
+    assert_eq!(
+        e,
+        CreateError::TooManyBlocks {
+            blocks: 1 << 36,
+            maximum: virtio_mem::properties::MAX_BLOCKS,
+            region_size: 1 << 56,
+            block_size: MIB
+        }
+    );
+    assert!(e.to_string().contains("use larger blocks"), "{e}");
+    // The limit itself is accepted (256 TiB in 1 MiB blocks: a 32 MiB bitmap).
+    let at_limit = DeviceProperties::new(0, virtio_mem::properties::MAX_BLOCKS * MIB, MIB);
+    assert!(VirtioMemDevice::new(at_limit, SimulatedMemory::new()).is_ok());
+}
+
+#[test]
 fn non_power_of_two_and_unaligned_sizes() {
     let cases = [
         (DeviceProperties::new(0, 6 * MIB, 3 * MIB), CreateError::BlockSizeNotPowerOfTwo { block_size: 3 * MIB }),
