@@ -120,9 +120,9 @@ impl From<ArchArg> for Arch {
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The system to read.
+    /// The system to read, and what-ifs (they change the exclusive marks).
     #[command(flatten)]
-    pub(crate) system: SystemArgs,
+    pub(crate) system: PolicyArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
@@ -154,7 +154,7 @@ pub(crate) struct SystemArgs {
     /// The kernel release whose rules apply (as `uname -r` prints it, e.g.
     /// 6.1.0-56-amd64); default: the system's proc/sys/kernel/osrelease,
     /// else current mainline.
-    #[arg(long, value_name = "RELEASE")]
+    #[arg(long, value_name = "RELEASE", value_parser = crate::assume::parse_release)]
     pub(crate) kernel: Option<String>,
     /// The architecture (default: from the kernel configuration or release).
     #[arg(long, value_enum)]
@@ -162,13 +162,14 @@ pub(crate) struct SystemArgs {
 }
 
 impl SystemArgs {
-    /// What to read, for [`crate::system::read_tree`] and [`crate::system::load`].
-    pub(crate) fn load_request(&self) -> crate::system::LoadRequest {
+    /// What to read, for [`crate::system::load`].
+    pub(crate) fn load_request(&self, ioports: bool) -> crate::system::LoadRequest {
         crate::system::LoadRequest {
             lenient: self.lenient,
             observed_flags: self.flags_from_observed,
             kernel: self.kernel.clone(),
             arch: self.arch.map(Into::into),
+            ioports,
         }
     }
 }
@@ -183,8 +184,8 @@ pub(crate) struct PolicyArgs {
     /// `--assume STRICT_DEVMEM=n`, `--assume lockdown=none`, `--assume root`,
     /// `--assume uid=1000`, `--assume high_memory=0x140000000`,
     /// `--assume phys_bits=40`, `--assume kernel=5.15.0`. Repeatable.
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub(crate) assume: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::assume::parse)]
+    pub(crate) assume: Vec<crate::assume::Assume>,
 }
 
 /// Arguments of `check`.
@@ -247,7 +248,7 @@ mod tests {
             panic!("show expected");
         };
         assert_eq!(a.format(), Format::Json);
-        assert_eq!(a.system.source.source(), Source::Live);
+        assert_eq!(a.system.system.source.source(), Source::Live);
         assert!(Cli::try_parse_from(["iomem", "check"]).is_err(), "check needs an address");
         let Command::Check(c) =
             Cli::try_parse_from(["iomem", "check", "--example", "0x1000", "0x2000+4K", "--assume", "iomem=relaxed"])
@@ -257,6 +258,11 @@ mod tests {
             panic!("check expected");
         };
         assert_eq!(c.addresses, ["0x1000", "0x2000+4K"]);
-        assert_eq!(c.system.assume, ["iomem=relaxed"]);
+        assert_eq!(c.system.assume, [crate::assume::Assume::Iomem("relaxed")]);
+        // Bad values are usage errors, for --kernel and --assume alike.
+        for bad in [["iomem", "show", "--kernel", "garbage"], ["iomem", "safe", "--assume", "kernel=abc"]] {
+            let e = Cli::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad:?}");
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! configuration and its command line. Each fact records whether it was read
 //! or assumed, so that output can say which.
 
-use iomem::cmdline::strict_iomem_checks;
 use iomem::infer::Arch;
 use iomem::{KernelProfile, KernelVersion, TreeConfig};
+use iomem_devmem::capture::{CaptureError, arch_from_config};
 
 use crate::source::{Source, SystemInfo};
 
@@ -46,55 +46,45 @@ pub(crate) struct KernelFacts {
     pub(crate) profile: Fact<KernelProfile>,
     /// The architecture, if known.
     pub(crate) arch: Option<Arch>,
-    /// `CONFIG_IO_STRICT_DEVMEM` (assumed off, the Kconfig default, when the
+    /// `CONFIG_IO_STRICT_DEVMEM` as the `/dev/mem` policy uses it (set by
+    /// [`crate::system::load`]; assumed as Debian's, set, when the
     /// configuration does not say).
     pub(crate) io_strict: Fact<bool>,
     /// `strict_iomem_checks` after boot (`CONFIG_STRICT_DEVMEM`, then
-    /// `iomem=`), when both the configuration and the command line are known.
-    pub(crate) strict_checks: Option<bool>,
+    /// `iomem=`), assumed when the configuration or the command line is
+    /// unknown.
+    pub(crate) strict_checks: Fact<bool>,
     /// Where the configuration came from.
     pub(crate) config_path: Option<String>,
 }
 
 impl KernelFacts {
-    /// Gathers the facts; `arch` overrides what the system says.
-    pub(crate) fn gather(source: &Source, info: &SystemInfo, arch: Option<Arch>) -> KernelFacts {
-        let config = info.config.as_ref().map(|(_, c)| c);
+    /// Gathers the facts; `arch` overrides what the system says. The
+    /// `/dev/mem` options start as the defaults the policy assumes and are
+    /// set from the policy once it is read.
+    pub(crate) fn gather(source: &Source, info: &SystemInfo, arch: Option<Arch>) -> Result<KernelFacts, CaptureError> {
         let parsed = info.release.as_deref().and_then(KernelProfile::from_release);
         let profile = match parsed {
             Some(p) => Fact { value: p, assumed: false },
             None => Fact { value: KernelProfile::mainline(), assumed: true },
         };
+        let from_config = match &info.config {
+            Some((_, text)) => arch_from_config(text)?.map(|a| if a.is_x86() { Arch::X86 } else { Arch::Arm64 }),
+            None => None,
+        };
         let arch = arch
-            .or_else(|| {
-                let c = config?;
-                if c.bool("X86_64") == Some(true) || c.bool("X86_32") == Some(true) {
-                    Some(Arch::X86)
-                } else if c.bool("ARM64") == Some(true) {
-                    Some(Arch::Arm64)
-                } else {
-                    None
-                }
-            })
+            .or(from_config)
             .or_else(|| info.release.as_deref().and_then(arch_of_release))
             .or_else(|| (*source == Source::Live).then(|| arch_from_name(std::env::consts::ARCH)).flatten());
-        let io_strict = match config.and_then(|c| c.bool("IO_STRICT_DEVMEM")) {
-            Some(v) => Fact { value: v, assumed: false },
-            None => Fact { value: false, assumed: true },
-        };
-        let strict_devmem = config.and_then(|c| c.bool("STRICT_DEVMEM"));
-        let strict_checks = match (strict_devmem, info.cmdline.as_deref()) {
-            (Some(s), Some(cmdline)) => Some(strict_iomem_checks(s, cmdline)),
-            _ => None,
-        };
-        KernelFacts {
+        let debian = iomem_devmem::KernelConfig::DEBIAN;
+        Ok(KernelFacts {
             release: info.release.clone(),
             profile,
             arch,
-            io_strict,
-            strict_checks,
+            io_strict: Fact { value: debian.io_strict_devmem, assumed: true },
+            strict_checks: Fact { value: debian.strict_devmem, assumed: true },
             config_path: info.config.as_ref().map(|(p, _)| p.clone()),
-        }
+        })
     }
 
     /// The kernel version whose rules apply.
@@ -140,22 +130,19 @@ mod tests {
     fn example_facts() {
         let source = Source::Example;
         let info = source.info(None);
-        let f = KernelFacts::gather(&source, &info, None);
+        let f = KernelFacts::gather(&source, &info, None).unwrap();
         assert_eq!(f.arch, Some(Arch::X86));
         assert!(!f.profile.assumed);
         assert_eq!(f.profile.value.exclusive, ExclusiveRule::SystemRamExclusive);
-        // Debian sets CONFIG_IO_STRICT_DEVMEM=y; the guest booted iomem=strict.
-        assert_eq!(f.io_strict, Fact { value: true, assumed: false });
-        assert_eq!(f.strict_checks, Some(true));
     }
 
     #[test]
     fn unknown_kernel_assumes_mainline() {
         let source = Source::File("x".into());
-        let f = KernelFacts::gather(&source, &SystemInfo::default(), None);
+        let f = KernelFacts::gather(&source, &SystemInfo::default(), None).unwrap();
         assert!(f.profile.assumed);
         assert!(f.io_strict.assumed);
-        assert_eq!(f.strict_checks, None);
+        assert!(f.strict_checks.assumed);
         assert_eq!(f.arch, None);
     }
 }

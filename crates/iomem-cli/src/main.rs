@@ -4,6 +4,7 @@
 //! This file only wires the command line to [`commands`] and turns errors
 //! into one line each on standard error and a non-zero exit status.
 
+mod assume;
 mod cli;
 mod commands;
 mod facts;

@@ -2,15 +2,10 @@
 //! resource in `/proc` order with its flags, their certainty and whether
 //! `/dev/mem` treats it as exclusive, plus the facts the rows depend on.
 
-use std::collections::HashMap;
+use iomem::procfs::DumpKind;
+use iomem::{Desc, ExclusiveParams, ExclusiveReason, Flags, Preorder, ResourceId, ResourceTree};
 
-use iomem::infer::InferenceMap;
-use iomem::procfs::{DumpKind, ParsedDump};
-use iomem::{Desc, ExclusiveParams, ExclusiveReason, Flags, ResourceId, ResourceTree};
-
-use crate::facts::KernelFacts;
-use crate::flaginfo::FlagsFrom;
-use crate::source::Source;
+use crate::system::System;
 
 /// Whether `iomem_is_exclusive` refuses every page of a resource under one
 /// setting of `strict_iomem_checks`.
@@ -68,64 +63,87 @@ impl Row {
     }
 }
 
-/// Everything `show` prints.
-#[derive(Clone, Debug)]
-pub(crate) struct Report {
-    /// Which file the dump is.
-    pub(crate) kind: DumpKind,
-    /// Where the system came from.
-    pub(crate) source: Source,
-    /// The dump's path as shown in messages.
-    pub(crate) path: String,
-    /// What is known about the kernel.
-    pub(crate) facts: KernelFacts,
-    /// Where the flags came from.
-    pub(crate) flags_from: FlagsFrom,
-    /// The resources, in `/proc` order.
-    pub(crate) rows: Vec<Row>,
+/// Everything `show` prints: the loaded system; its rows are produced one
+/// at a time by [`Report::rows`], so output of any size is streamed in
+/// memory proportional to the tree.
+pub(crate) struct Report<'a> {
+    /// The system (tree, flags, facts, assumptions).
+    pub(crate) sys: &'a System,
 }
 
-/// Builds the rows of a parsed dump whose tree already carries the flags of
-/// `inferred`.
-pub(crate) fn rows(dump: &ParsedDump, inferred: &InferenceMap, facts: &KernelFacts) -> Vec<Row> {
-    let tree = &dump.tree;
-    let lines: HashMap<ResourceId, usize> = dump.lines.iter().map(|l| (l.resource, l.line)).collect();
-    let iomem = dump.kind != DumpKind::Ioports;
-    let io_strict = facts.io_strict.value;
-    let strict = ExclusiveParams { strict: true, io_strict };
-    let relaxed = ExclusiveParams { strict: false, io_strict };
-    // Exclusivity of the ancestors of the current resource, by depth.
-    let mut inherited: Vec<Exclusive> = Vec::new();
-    let mut rows = Vec::new();
-    let Ok(walk) = tree.preorder(dump.root) else { return rows };
-    for (id, depth) in walk {
-        let Ok(view) = tree.get(id) else { continue };
-        let info = inferred.get(id);
-        let exclusive = iomem.then(|| {
-            inherited.truncate(depth);
-            let above = inherited.last().copied().unwrap_or_default();
-            let own = Exclusive {
-                strict: combine(above.strict, own_hit(tree, id, strict)),
-                relaxed: combine(above.relaxed, own_hit(tree, id, relaxed)),
-            };
-            inherited.push(own);
-            own
-        });
-        rows.push(Row {
-            start: view.range.start,
-            end: view.range.end,
-            depth,
-            line: lines.get(&id).copied(),
-            name: view.name.map(str::to_string),
-            flags: info.map_or(view.flags, |i| i.flags),
-            desc: info.map_or(view.desc, |i| i.desc),
-            assumed: info.map_or(Flags::empty(), |i| i.assumed()),
-            desc_assumed: info.is_some_and(|i| !i.desc_known),
-            rule: info.map_or("", |i| i.rule),
-            exclusive,
-        });
+impl<'a> Report<'a> {
+    /// Which file the dump is.
+    pub(crate) fn kind(&self) -> DumpKind {
+        self.sys.dump.kind
     }
-    rows
+
+    /// The resources in `/proc` order.
+    pub(crate) fn rows(&self) -> Rows<'a> {
+        let sys = self.sys;
+        let dump = &sys.dump;
+        let io_strict = sys.facts.io_strict.value;
+        Rows {
+            sys,
+            walk: dump.tree.preorder(dump.root).ok(),
+            inherited: Vec::new(),
+            iomem: dump.kind != DumpKind::Ioports,
+            strict: ExclusiveParams { strict: true, io_strict },
+            relaxed: ExclusiveParams { strict: false, io_strict },
+        }
+    }
+
+    /// The deepest level of the tree (0 = top level only).
+    pub(crate) fn max_depth(&self) -> usize {
+        let dump = &self.sys.dump;
+        dump.tree.preorder(dump.root).map_or(0, |w| w.map(|(_, d)| d).max().unwrap_or(0))
+    }
+}
+
+/// The rows of a [`Report`], computed on the fly (constant work per row).
+pub(crate) struct Rows<'a> {
+    sys: &'a System,
+    walk: Option<Preorder<'a>>,
+    /// Exclusivity of the ancestors of the current resource, by depth.
+    inherited: Vec<Exclusive>,
+    iomem: bool,
+    strict: ExclusiveParams,
+    relaxed: ExclusiveParams,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        let tree = &self.sys.dump.tree;
+        loop {
+            let (id, depth) = self.walk.as_mut()?.next()?;
+            let Ok(view) = tree.get(id) else { continue };
+            let info = self.sys.flags.get(id);
+            let exclusive = self.iomem.then(|| {
+                self.inherited.truncate(depth);
+                let above = self.inherited.last().copied().unwrap_or_default();
+                let own = Exclusive {
+                    strict: combine(above.strict, own_hit(tree, id, self.strict)),
+                    relaxed: combine(above.relaxed, own_hit(tree, id, self.relaxed)),
+                };
+                self.inherited.push(own);
+                own
+            });
+            return Some(Row {
+                start: view.range.start,
+                end: view.range.end,
+                depth,
+                line: self.sys.dump.line_of(id),
+                name: view.name.map(str::to_string),
+                flags: info.map_or(view.flags, |i| i.flags),
+                desc: info.map_or(view.desc, |i| i.desc),
+                assumed: info.map_or(Flags::empty(), |i| i.assumed()),
+                desc_assumed: info.is_some_and(|i| !i.desc_known),
+                rule: info.map_or("", |i| i.rule),
+                exclusive,
+            });
+        }
+    }
 }
 
 /// The reason the resource itself makes its pages exclusive, if it does.
@@ -136,13 +154,17 @@ pub(crate) fn rows(dump: &ParsedDump, inferred: &InferenceMap, facts: &KernelFac
 /// one, and the hit is this resource exactly when its own flags decide.
 /// A resource whose own flags decide makes every page it overlaps
 /// exclusive: the kernel's walk over such a page reaches it (or an
-/// ancestor or earlier resource that decides first).
+/// ancestor or earlier resource that decides first). The one exception is
+/// a resource reaching the top of the address space: the walk over the top
+/// page ends before it starts (`addr + size` wraps to 0), so not every page
+/// of it is exclusive. Constant time per row, so the whole table is linear
+/// however deep the tree.
 fn own_hit(tree: &ResourceTree, id: ResourceId, params: ExclusiveParams) -> Option<ExclusiveReason> {
     let view = tree.get(id).ok()?;
-    let parent = view.parent?;
-    let size = view.range.end.wrapping_sub(view.range.start).wrapping_add(1);
-    let hit = tree.resource_is_exclusive(parent, view.range.start, size, params).ok()??;
-    (hit.resource == id).then_some(hit.reason)
+    if view.parent.is_none() || view.range.end == u64::MAX {
+        return None;
+    }
+    tree.own_exclusive_reason(id, params).ok()?
 }
 
 /// The outermost decision wins, as in the kernel's pre-order walk.

@@ -4,22 +4,18 @@
 //! physical address width, `high_memory` where a recording kept it), with
 //! every input that had to be assumed listed.
 
-use std::io::Read;
-
 use iomem::infer::{Arch as InferArch, InferenceMap};
 use iomem::procfs::ParsedDump;
-use iomem_devmem::capture::{Assumption, SystemText, arch_from_config, policy_from_text};
+use iomem_devmem::capture::{Assumption, CaptureError, SystemText, arch_from_config, policy_from_text};
 use iomem_devmem::{Arch, HighMemory, HighMemorySource, Policy};
 
-use crate::facts::KernelFacts;
+use crate::facts::{Fact, KernelFacts};
 use crate::flaginfo::{self, FlagsFrom};
 use crate::load::{LoadError, parse_dump};
-use crate::source::{DumpRequest, DumpText, Source, SourceError};
+use crate::source::{DumpRequest, Source, SourceError};
 
 /// `sys/kernel/security/lockdown`.
 pub(crate) const LOCKDOWN: &str = "sys/kernel/security/lockdown";
-/// `proc/config.gz` (CONFIG_IKCONFIG_PROC).
-pub(crate) const CONFIG_GZ: &str = "proc/config.gz";
 /// `proc/cpuinfo`.
 pub(crate) const CPUINFO: &str = "proc/cpuinfo";
 /// The PAT memory-type reservations (debugfs, root only).
@@ -32,7 +28,9 @@ pub(crate) const KERNEL_FUNCTIONS: &str = "observed/kernel-functions.tsv";
 /// Physical address bits of the example's CPU (QEMU's `qemu64`).
 const EXAMPLE_PHYS_BITS: u8 = 40;
 
-/// A loaded system.
+/// A loaded system: the tree with its flags and the `/dev/mem` policy
+/// inputs, read through one path for every command, with every input that
+/// had to be assumed listed.
 pub(crate) struct System {
     /// Where it came from.
     pub(crate) source: Source,
@@ -44,7 +42,7 @@ pub(crate) struct System {
     pub(crate) flags: InferenceMap,
     /// Where the flags came from.
     pub(crate) flags_from: FlagsFrom,
-    /// Kernel facts (release, profile, architecture).
+    /// Kernel facts (release, profile, architecture, `/dev/mem` options).
     pub(crate) facts: KernelFacts,
     /// The policy inputs.
     pub(crate) policy: Policy,
@@ -52,8 +50,13 @@ pub(crate) struct System {
     pub(crate) assumptions: Vec<String>,
     /// The kernel command line, if known.
     pub(crate) cmdline: String,
-    /// Warnings about optional files that could not be read.
+    /// Warnings about optional files that could not be read, and skipped
+    /// lines.
     pub(crate) warnings: Vec<String>,
+    /// The kernel configuration was read (not assumed).
+    config_known: bool,
+    /// The kernel command line was read (not assumed).
+    cmdline_known: bool,
 }
 
 /// What to read.
@@ -63,10 +66,12 @@ pub(crate) struct LoadRequest {
     pub(crate) lenient: bool,
     /// Use `observed/iomem-flags.txt`.
     pub(crate) observed_flags: bool,
-    /// `--kernel`.
+    /// `--kernel` (already validated).
     pub(crate) kernel: Option<String>,
     /// `--arch`.
     pub(crate) arch: Option<InferArch>,
+    /// Read `/proc/ioports` instead of `/proc/iomem`.
+    pub(crate) ioports: bool,
 }
 
 /// Why a system cannot be loaded.
@@ -86,46 +91,6 @@ pub(crate) enum SystemError {
         /// What is wrong.
         error: iomem_devmem::capture::CaptureError,
     },
-}
-
-fn text(source: &Source, rel: &str, warnings: &mut Vec<String>) -> Option<String> {
-    match source.read(rel) {
-        Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
-        Err(e) => {
-            warnings.push(format!("{e} (ignored)"));
-            None
-        }
-    }
-}
-
-/// Reads the kernel configuration: `boot/config-RELEASE`, else
-/// `proc/config.gz`.
-fn kernel_config(source: &Source, release: Option<&str>, warnings: &mut Vec<String>) -> Option<(String, String)> {
-    if let Some(release) = release {
-        let rel = format!("boot/config-{release}");
-        if let Some(t) = text(source, &rel, warnings) {
-            return Some((source.display_path(&rel), t));
-        }
-    }
-    let gz = match source.read(CONFIG_GZ) {
-        Ok(Some(b)) => b,
-        Ok(None) => return None,
-        Err(e) => {
-            warnings.push(format!("{e} (ignored)"));
-            return None;
-        }
-    };
-    let mut out = String::new();
-    match flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut out) {
-        Ok(_) => Some((source.display_path(CONFIG_GZ), out)),
-        Err(e) => {
-            warnings.push(format!(
-                "{}: not a gzip-compressed configuration: {e} (ignored)",
-                source.display_path(CONFIG_GZ)
-            ));
-            None
-        }
-    }
 }
 
 /// The recordings' `creds Uid=a,b,c,d CapPrm=… CapEff=…` line, turned into
@@ -155,63 +120,41 @@ fn recorded_high_memory(tsv: &str) -> Option<u64> {
     u64::from_str_radix(v, 16).ok()
 }
 
-/// A system's tree, parsed with its kernel's rules, before flags.
-pub(crate) struct Tree {
-    /// The dump as read.
-    pub(crate) text: DumpText,
-    /// The optional facts read beside it.
-    pub(crate) info: crate::source::SystemInfo,
-    /// What is known about the kernel.
-    pub(crate) facts: KernelFacts,
-    /// The parsed dump.
-    pub(crate) dump: ParsedDump,
-}
-
-impl Tree {
-    /// Gives the tree its flags: the annotated ones, or inferred ones.
-    pub(crate) fn flags(&mut self) -> (InferenceMap, FlagsFrom) {
-        if self.text.annotated {
-            (flaginfo::exact(&self.dump.tree, self.dump.root), FlagsFrom::Annotations)
-        } else {
-            (flaginfo::infer(&mut self.dump.tree, self.dump.root, &self.facts), FlagsFrom::Inference)
-        }
-    }
-}
-
-/// Reads and parses a system's dump (`/proc/ioports` if `ioports`) with the
-/// rules of its kernel.
-pub(crate) fn read_tree(source: &Source, req: &LoadRequest, ioports: bool) -> Result<Tree, SystemError> {
-    let text = source.dump(DumpRequest { ioports, observed_flags: req.observed_flags })?;
-    let info = source.info(req.kernel.as_deref());
-    let facts = KernelFacts::gather(source, &info, req.arch);
-    let dump = parse_dump(&text, req.lenient, facts.tree_config()).map_err(Box::new)?;
-    Ok(Tree { text, info, facts, dump })
-}
-
-/// Loads the tree and the policy inputs of a system.
+/// Loads a system: its dump (`/proc/ioports` if asked), parsed with its
+/// kernel's rules, the flags (annotated or inferred), and the policy inputs
+/// read from the same source (`/proc/cmdline`, the kernel configuration,
+/// lockdown, credentials, the CPU's address width, `high_memory` where a
+/// recording kept it).
 pub(crate) fn load(source: Source, req: &LoadRequest) -> Result<System, SystemError> {
-    let mut tree = read_tree(&source, req, false)?;
-    let mut warnings: Vec<String> = tree.info.warnings.iter().map(|w| format!("{w} (ignored)")).collect();
-    for e in &tree.dump.skipped {
-        warnings.push(format!("{}: {e} (line skipped)", tree.text.path));
+    let text = source.dump(DumpRequest { ioports: req.ioports, observed_flags: req.observed_flags })?;
+    let info = source.info(req.kernel.as_deref());
+    let config_path = || info.config.as_ref().map_or(String::new(), |(p, _)| p.clone());
+    let facts = KernelFacts::gather(&source, &info, req.arch)
+        .map_err(|error| SystemError::Capture { path: config_path(), error })?;
+    let mut dump = parse_dump(&text, req.lenient, facts.tree_config()).map_err(Box::new)?;
+    let mut warnings: Vec<String> = info.warnings.iter().map(|w| format!("{w} (ignored)")).collect();
+    for e in &dump.skipped {
+        warnings.push(format!("{}: {e} (line skipped)", text.path));
     }
-    let (flags, flags_from) = tree.flags();
-    let Tree { text: dump_text, info, facts, mut dump } = tree;
+    let (flags, flags_from) = if text.annotated {
+        (flaginfo::exact(&dump.tree, dump.root), FlagsFrom::Annotations)
+    } else {
+        (flaginfo::infer(&mut dump.tree, dump.root, &facts), FlagsFrom::Inference)
+    };
     dump.tree.set_profile(facts.profile.value);
 
-    let config = kernel_config(&source, info.release.as_deref(), &mut warnings);
-    let lockdown = text(&source, LOCKDOWN, &mut warnings);
-    let cpuinfo = text(&source, CPUINFO, &mut warnings);
+    let mut unreadable = Vec::new();
+    let lockdown = source.text(LOCKDOWN, "lockdown file", &mut unreadable);
+    let cpuinfo = source.text(CPUINFO, "cpuinfo", &mut unreadable);
     let status = match &source {
-        Source::Live => text(&source, "proc/self/status", &mut warnings),
-        _ => text(&source, PROBE_CREDENTIALS, &mut warnings).as_deref().and_then(creds_as_status),
+        Source::Live => source.text("proc/self/status", "process status", &mut unreadable),
+        _ => source.text(PROBE_CREDENTIALS, "credentials record", &mut unreadable).as_deref().and_then(creds_as_status),
     };
     let devmem_node_exists = (source == Source::Live).then(|| std::path::Path::new("/dev/mem").exists());
-    let osrelease = info.release.clone();
     let texts = SystemText {
         cmdline: info.cmdline.as_deref(),
-        osrelease: osrelease.as_deref(),
-        kernel_config: config.as_ref().map(|(_, t)| t.as_str()),
+        osrelease: info.release.as_deref(),
+        kernel_config: info.config.as_ref().map(|(_, t)| t.as_str()),
         lockdown: lockdown.as_deref(),
         proc_status: status.as_deref(),
         cpuinfo: cpuinfo.as_deref(),
@@ -222,51 +165,90 @@ pub(crate) fn load(source: Source, req: &LoadRequest) -> Result<System, SystemEr
         // bits, fixtures/kernel/README.md); elsewhere cpuinfo tells.
         Some(InferArch::X86) if source == Source::Example => Some(Arch::X86_64 { phys_bits: EXAMPLE_PHYS_BITS }),
         Some(InferArch::X86) => Some(Arch::X86_64 { phys_bits: 46 }),
-        Some(InferArch::Arm64) => {
-            Some(config.as_ref().and_then(|(_, t)| arch_from_config(t)).unwrap_or(Arch::Arm64 { pa_bits: 48 }))
-        }
+        Some(InferArch::Arm64) => Some(
+            texts
+                .kernel_config
+                .and_then(|t| arch_from_config(t).ok().flatten())
+                .filter(|a| !a.is_x86())
+                .unwrap_or(Arch::Arm64 { pa_bits: 48 }),
+        ),
         Some(InferArch::Other) => Some(Arch::Generic),
         None => None,
     };
     let capture = policy_from_text(&dump.tree, &texts, arch).map_err(|error| SystemError::Capture {
         path: match &error {
-            iomem_devmem::capture::CaptureError::Config(_) => config.as_ref().map_or(String::new(), |(p, _)| p.clone()),
-            iomem_devmem::capture::CaptureError::Lockdown(_) => source.display_path(LOCKDOWN),
-            iomem_devmem::capture::CaptureError::Status => source.display_path("proc/self/status"),
+            CaptureError::Config(_) | CaptureError::PaBits(_) => config_path(),
+            CaptureError::Arch(_) if texts.cpuinfo.is_some() && arch.is_some_and(Arch::is_x86) => {
+                source.display_path(CPUINFO)
+            }
+            CaptureError::Arch(_) => config_path(),
+            CaptureError::Lockdown(_) => source.display_path(LOCKDOWN),
+            CaptureError::Status => source.display_path("proc/self/status"),
         },
         error,
     })?;
     let mut policy = capture.policy;
     let mut assumptions: Vec<String> = capture.assumptions.into_iter().map(|Assumption { what }| what).collect();
-    match text(&source, KERNEL_FUNCTIONS, &mut warnings).as_deref().and_then(recorded_high_memory) {
+    match source
+        .text(KERNEL_FUNCTIONS, "kernel answers record", &mut unreadable)
+        .as_deref()
+        .and_then(recorded_high_memory)
+    {
         Some(h) => policy.high_memory = HighMemory { addr: h, source: HighMemorySource::Recorded },
+        None if policy.high_memory.addr == 0 => assumptions.push(
+            "high_memory unknown: the dump has no System RAM to estimate it from; read and write are judged as \
+             the gate refusing everything (--assume high_memory=HEX to give it)"
+                .to_string(),
+        ),
         None => assumptions.push(format!(
             "high_memory {:#x}: estimated as the end of the highest System RAM; the kernel raises it on memory \
              hot-add and never lowers it, so it may be higher",
             policy.high_memory.addr
         )),
     }
-    if let Some(list) = text(&source, PAT_MEMTYPES, &mut warnings) {
+    if let Some(list) = source.text(PAT_MEMTYPES, "PAT memory-type list", &mut unreadable) {
         match iomem_devmem::Memtypes::parse_pat_memtype_list(&list) {
             Ok(m) => policy.memtypes = m,
             Err(e) => warnings.push(format!("{}: {e} (ignored)", source.display_path(PAT_MEMTYPES))),
         }
     }
+    warnings.extend(unreadable.iter().map(|w| format!("{w} (ignored)")));
     if matches!(source, Source::File(_)) {
         assumptions.push("a dump alone: kernel, configuration and caller are assumed".to_string());
     }
-    Ok(System {
+    let mut sys = System {
         source,
-        path: dump_text.path,
+        path: text.path,
         dump,
         flags,
         flags_from,
         facts,
         policy,
         assumptions,
-        cmdline: info.cmdline.unwrap_or_default(),
+        cmdline: info.cmdline.clone().unwrap_or_default(),
         warnings,
-    })
+        config_known: info.config.is_some(),
+        cmdline_known: info.cmdline.is_some(),
+    };
+    sys.refresh_facts();
+    Ok(sys)
+}
+
+impl System {
+    /// Sets the shown `/dev/mem` facts from the policy (after loading, and
+    /// after every `--assume`), so that every command states the same.
+    pub(crate) fn refresh_facts(&mut self) {
+        let p = &self.policy;
+        self.facts.io_strict = Fact { value: p.config.io_strict_devmem, assumed: !self.config_known };
+        self.facts.strict_checks = Fact { value: p.strict_iomem, assumed: !(self.config_known && self.cmdline_known) };
+    }
+
+    /// Records that an input is now given (by `--assume`), not assumed.
+    pub(crate) fn given(&mut self, config: bool, cmdline: bool) {
+        self.config_known |= config;
+        self.cmdline_known |= cmdline;
+        self.refresh_facts();
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,8 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use iomem::{KernelProfile, Range};
-use iomem_devmem::inputs::cap;
-use iomem_devmem::{Access, Caller, Devmem, Explanation, HighMemory, HighMemorySource, Lockdown, OpenMode, Request};
+use iomem::Range;
+use iomem_devmem::{Access, Devmem, Explanation, OpenMode, Request};
 
 use crate::cli::{CheckArgs, PolicyArgs};
 use crate::output::check as out_check;
@@ -62,11 +61,7 @@ fn number(s: &str, length: bool) -> anyhow::Result<u64> {
             }
         }
     }
-    let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-    if hex.is_empty() {
-        bail!("{s:?}: expected a hexadecimal number");
-    }
-    u64::from_str_radix(hex, 16).with_context(|| format!("{s:?}: not a 64-bit hexadecimal number"))
+    crate::assume::parse_hex(t).map_err(anyhow::Error::msg)
 }
 
 /// Parses `ADDR`, `ADDR-END` (inclusive) or `ADDR+LEN`.
@@ -93,93 +88,15 @@ pub(crate) fn parse_target(s: &str) -> anyhow::Result<Target> {
     Ok(Target { start, end: start, ranged: false })
 }
 
-fn yes_no(key: &str, v: &str) -> anyhow::Result<bool> {
-    match v {
-        "y" | "yes" | "1" | "true" | "on" => Ok(true),
-        "n" | "no" | "0" | "false" | "off" => Ok(false),
-        _ => bail!("--assume {key}={v}: expected y or n"),
-    }
-}
-
-/// The keys `--assume` understands, for messages.
-pub(crate) const ASSUME_KEYS: &str = "iomem=relaxed|strict, STRICT_DEVMEM=y|n, IO_STRICT_DEVMEM=y|n, DEVMEM=y|n, \
-     X86_PAT=y|n, lockdown=none|integrity|confidentiality, root, uid=N, cap_sys_rawio=y|n, high_memory=HEX, \
-     phys_bits=N, kernel=RELEASE";
-
-/// Applies one `--assume KEY=VALUE` to the loaded system.
-pub(crate) fn apply_assumption(sys: &mut System, item: &str) -> anyhow::Result<()> {
-    let (key, value) = item.split_once('=').unwrap_or((item, ""));
-    let key_norm = key.trim().trim_start_matches("CONFIG_");
-    let p = &mut sys.policy;
-    match key_norm {
-        "iomem" => {
-            if !matches!(value, "relaxed" | "strict") {
-                bail!("--assume iomem={value}: expected relaxed or strict");
-            }
-            sys.cmdline = format!("{} iomem={value}", sys.cmdline).trim().to_string();
-            p.strict_iomem = iomem::cmdline::apply_iomem_param(p.strict_iomem, value);
-        }
-        "STRICT_DEVMEM" => {
-            p.config.strict_devmem = yes_no(key, value)?;
-            if !p.config.strict_devmem {
-                p.config.io_strict_devmem = false;
-            }
-            p.strict_iomem = iomem::cmdline::strict_iomem_checks(p.config.strict_devmem, &sys.cmdline);
-        }
-        "IO_STRICT_DEVMEM" => p.config.io_strict_devmem = yes_no(key, value)? && p.config.strict_devmem,
-        "DEVMEM" => {
-            p.config.devmem = yes_no(key, value)?;
-            if p.node.is_none() && p.config.devmem {
-                p.node = Some(iomem_devmem::DeviceNode::DEFAULT);
-            }
-        }
-        "X86_PAT" => p.config.x86_pat = yes_no(key, value)?,
-        "lockdown" => {
-            p.lockdown = Lockdown::parse(value)
-                .with_context(|| format!("--assume lockdown={value}: expected none, integrity or confidentiality"))?
-        }
-        "root" => p.caller = Caller::root(),
-        "uid" => {
-            let uid: u32 = value.parse().with_context(|| format!("--assume uid={value}: expected a number"))?;
-            p.caller = if uid == 0 { Caller::root() } else { Caller::user(uid, uid) };
-        }
-        "cap_sys_rawio" => {
-            let on = yes_no(key, value)?;
-            p.caller = p.caller.clone().with_cap(cap::SYS_RAWIO, on);
-        }
-        "high_memory" => {
-            p.high_memory = HighMemory { addr: number(value, false)?, source: HighMemorySource::Given };
-            sys.assumptions.retain(|a| !a.starts_with("high_memory"));
-        }
-        "phys_bits" => {
-            let bits: u8 = value.parse().with_context(|| format!("--assume phys_bits={value}: expected a number"))?;
-            match &mut p.arch {
-                iomem_devmem::Arch::X86_64 { phys_bits } => *phys_bits = bits,
-                iomem_devmem::Arch::Arm64 { pa_bits } => *pa_bits = bits,
-                iomem_devmem::Arch::Generic => bail!("--assume phys_bits: the generic rule has no address width"),
-            }
-            sys.assumptions.retain(|a| !a.contains("physical address width"));
-        }
-        "kernel" => {
-            let profile = KernelProfile::from_release(value)
-                .with_context(|| format!("--assume kernel={value}: expected a release such as 6.1.0-56-amd64"))?;
-            sys.dump.tree.set_profile(profile);
-            sys.assumptions.retain(|a| !a.starts_with("kernel release"));
-        }
-        _ => bail!("--assume {item}: unknown; one of {ASSUME_KEYS}"),
-    }
-    Ok(())
-}
-
 /// Runs `check`.
 pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
     let targets = args.addresses.iter().map(|a| parse_target(a)).collect::<anyhow::Result<Vec<_>>>()?;
-    let sys = load_with_assumptions(&args.system, warn)?;
+    let sys = load_with_assumptions(&args.system, false, warn)?;
     let mode = OpenMode { write: !args.rdonly, sync: args.sync };
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
     let assumed = assumed_flags(&sys);
-    let mut results = Vec::new();
-    for t in targets {
+    let tree = &sys.dump.tree;
+    let judge = |t: &Target| {
         let len = t.count();
         let mmap_len = if t.ranged { len } else { devmem.page_size() };
         let accesses = [(Access::Open, 0), (Access::Read, len), (Access::Write, len), (Access::Mmap, mmap_len)]
@@ -189,7 +106,6 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
                 devmem.check(Request { access, addr: t.start, len, mode }, Some(&assumed))
             })
             .collect();
-        let tree = &sys.dump.tree;
         let containing = tree
             .containing_chain(tree.iomem_root(), t.start)
             .unwrap_or_default()
@@ -197,20 +113,22 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
             .filter_map(|id| tree.get(id).ok().map(|v| (v.name.unwrap_or("<BAD>").to_string(), v.range)))
             .collect();
         let runs = if t.ranged { devmem.access_runs(Range::new(t.start, t.end), mode) } else { Vec::new() };
-        results.push(Verdicts { target: t, accesses, containing, runs });
-    }
-    if args.json { out_check::json(&sys, &results, out) } else { out_check::text(&sys, mode, &results, out) }
+        Verdicts { target: *t, accesses, containing, runs }
+    };
+    let results = targets.iter().map(judge);
+    if args.json { out_check::json(&sys, results, out) } else { out_check::text(&sys, mode, results, out) }
 }
 
-/// Loads the system of `args`, prints its warnings and applies every
-/// `--assume`.
-pub(crate) fn load_with_assumptions(args: &PolicyArgs, warn: &mut dyn Write) -> anyhow::Result<System> {
-    let mut sys = load(args.system.source.source(), &args.system.load_request())?;
+/// Loads the system of `args` (its `/proc/ioports` if `ioports`), prints
+/// its warnings and applies every `--assume`: the one path every command
+/// reads a system by.
+pub(crate) fn load_with_assumptions(args: &PolicyArgs, ioports: bool, warn: &mut dyn Write) -> anyhow::Result<System> {
+    let mut sys = load(args.system.source.source(), &args.system.load_request(ioports))?;
     for w in &sys.warnings {
         writeln!(warn, "iomem: warning: {w}")?;
     }
     for a in &args.assume {
-        apply_assumption(&mut sys, a)?;
+        crate::assume::apply(&mut sys, a)?;
     }
     Ok(sys)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::SafeArgs;
 use crate::commands::check::load_with_assumptions;
+use crate::output::text::escape;
 
 #[derive(Serialize)]
 struct RangeJson {
@@ -21,8 +22,19 @@ struct ForbiddenJson {
     start: String,
     end: String,
     why: &'static str,
-    errno: &'static str,
+    /// The errno a read gets; `null` where the kernel would let it through
+    /// (a device region on an unprotected configuration: do not read it).
+    errno: Option<&'static str>,
+    kernel_allows_read: bool,
+    kernel_allows_mmap: bool,
     resource: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RegionJson {
+    start: String,
+    end: String,
+    resource: String,
 }
 
 #[derive(Serialize)]
@@ -31,6 +43,7 @@ struct SafeJson {
     zero_filled: Vec<RangeJson>,
     mappable: Vec<RangeJson>,
     forbidden_ram: Vec<ForbiddenJson>,
+    device_regions: Vec<RegionJson>,
     assumptions: Vec<String>,
 }
 
@@ -48,13 +61,14 @@ fn hex_range(r: &Range) -> RangeJson {
 
 /// Runs `safe`.
 pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let sys = load_with_assumptions(&args.system, warn)?;
+    let sys = load_with_assumptions(&args.system, false, warn)?;
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
     let opened = devmem.open(iomem_devmem::OpenMode::RDWR);
     let s = devmem.safe_ranges(Range::FULL);
     let name = |f: &ForbiddenRam| {
         f.resource.and_then(|id| sys.dump.tree.get(id).ok()).map(|v| v.name.unwrap_or("<BAD>").to_string())
     };
+    let region_name = |id| sys.dump.tree.get(id).ok().and_then(|v| v.name).unwrap_or("<BAD>").to_string();
     if args.json {
         let doc = SafeJson {
             readable: s.readable.iter().map(hex_range).collect(),
@@ -67,8 +81,19 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
                     start: format!("{:#x}", f.range.start),
                     end: format!("{:#x}", f.range.end),
                     why: why(f),
-                    errno: f.errno.name(),
+                    errno: f.errno.map(|e| e.name()),
+                    kernel_allows_read: f.errno.is_none(),
+                    kernel_allows_mmap: f.kernel_maps,
                     resource: name(f),
+                })
+                .collect(),
+            device_regions: s
+                .device_regions
+                .iter()
+                .map(|g| RegionJson {
+                    start: format!("{:#x}", g.range.start),
+                    end: format!("{:#x}", g.range.end),
+                    resource: region_name(g.resource),
                 })
                 .collect(),
             assumptions: sys.assumptions.clone(),
@@ -77,7 +102,7 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "system: {} ({})", sys.source.describe(), sys.path)?;
+    writeln!(out, "system: {}", escape(&format!("{} ({})", sys.source.describe(), sys.path)))?;
     for a in &sys.assumptions {
         writeln!(out, "assumed: {a}")?;
     }
@@ -105,20 +130,26 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
     )?;
     list(out, "zero-filled (reads succeed but return zeros: x86 RAM in the first MiB)", &s.zero_filled)?;
     list(out, "mappable (mmap without O_SYNC)", &s.mappable)?;
-    writeln!(out, "\nSystem RAM that cannot be read:")?;
+    writeln!(out, "\nSystem RAM that cannot be read (or must not be):")?;
     if s.forbidden_ram.is_empty() {
         writeln!(out, "  (none)")?;
     }
     for f in &s.forbidden_ram {
         let what = match f.why {
             RamDenial::DeviceManagedRegion => {
-                "a virtio-mem (driver-managed) region: parts are unplugged and must never be touched, by any means"
+                "a virtio-mem (hot(un)plug) region: parts are unplugged and must never be touched, by any means"
             }
             RamDenial::Ram => "System RAM, refused by STRICT_DEVMEM",
             RamDenial::Gate => "System RAM the read gate does not reach",
         };
-        let by = name(f).map(|n| format!(" ('{n}')")).unwrap_or_default();
-        writeln!(out, "  {:#x}-{:#x}  {}  {what}{by}", f.range.start, f.range.end, f.errno.name())?;
+        let by = name(f).map(|n| format!(" ('{}')", escape(&n))).unwrap_or_default();
+        let verdict = match (f.errno, f.kernel_maps) {
+            (Some(e), false) => e.name().to_string(),
+            (Some(e), true) => format!("{} (but the kernel would map it: do not)", e.name()),
+            (None, false) => "the kernel would allow reading it (not mapping): do not".to_string(),
+            (None, true) => "the kernel would allow reading and mapping it: do not".to_string(),
+        };
+        writeln!(out, "  {:#x}-{:#x}  {verdict}  {what}{by}", f.range.start, f.range.end)?;
     }
     Ok(())
 }

@@ -6,33 +6,34 @@ use anyhow::Context;
 use iomem::procfs::{NoteKind, Reader, min_width};
 
 use crate::cli::{Format, ShowArgs};
-use crate::model::{Report, rows};
+use crate::commands::check::load_with_assumptions;
+use crate::model::Report;
 use crate::output::{json, text};
 use crate::source::{OBSERVED_FLAGS, Source};
-use crate::system::{Tree, read_tree};
 
 /// Runs `show`.
 pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let source = args.system.source.source();
-    let mut tree = read_tree(&source, &args.system.load_request(), args.ioports)?;
-    for w in &tree.info.warnings {
-        writeln!(warn, "iomem: warning: {w} (ignored)")?;
-    }
-    for e in &tree.dump.skipped {
-        writeln!(warn, "iomem: warning: {}: {e} (line skipped)", tree.text.path)?;
-    }
+    let sys = load_with_assumptions(&args.system, args.ioports, warn)?;
+    let dump = &sys.dump;
     let format = args.format();
     if format == Format::Proc {
-        for n in &tree.dump.notes {
+        for n in &dump.notes {
             let what = note_text(n.what);
-            writeln!(warn, "iomem: note: {}: line {}: {what}; the kernel's text differs here", tree.text.path, n.line)?;
+            // A name's '\r' is rendered back as it was read.
+            let differs = if n.what == NoteKind::CarriageReturn { "" } else { "; the kernel's text differs here" };
+            writeln!(warn, "iomem: note: {}: line {}: {what}{differs}", sys.path, n.line)?;
         }
-        let proc_text = tree.dump.tree.render_proc(tree.dump.root, Reader::Privileged).context("rendering the tree")?;
-        out.write_all(proc_text.as_bytes())?;
+        let mut adapter = IoFmt { out, error: None };
+        let result = dump.tree.write_proc(dump.root, Reader::Privileged, &mut adapter).context("rendering the tree")?;
+        if let Some(e) = adapter.error {
+            return Err(e.into());
+        }
+        result.map_err(|_| std::io::Error::other("formatting the tree failed"))?;
         return Ok(());
     }
+    let source = &sys.source;
     if matches!(source, Source::Root(_))
-        && !args.system.flags_from_observed
+        && !args.system.system.flags_from_observed
         && !args.ioports
         && source.has(OBSERVED_FLAGS)
     {
@@ -42,11 +43,8 @@ pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
             source.display_path(OBSERVED_FLAGS)
         )?;
     }
-    let (table, flags_from) = tree.flags();
-    let Tree { text: dump_text, facts, dump, .. } = tree;
     let width = min_width(dump.tree.get(dump.root).map(|r| r.range.end).unwrap_or(u64::MAX));
-    let report =
-        Report { kind: dump.kind, rows: rows(&dump, &table, &facts), source, path: dump_text.path, facts, flags_from };
+    let report = Report { sys: &sys };
     match format {
         Format::Json => json::write(&report, out)?,
         Format::Text | Format::Proc => text::write(&report, width, out)?,
@@ -54,10 +52,26 @@ pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
     Ok(())
 }
 
+/// `fmt::Write` over an `io::Write`, keeping the I/O error (a closed pipe
+/// must end the command quietly, not as a formatting failure).
+struct IoFmt<'a> {
+    out: &'a mut dyn Write,
+    error: Option<std::io::Error>,
+}
+
+impl std::fmt::Write for IoFmt<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
+    }
+}
+
 fn note_text(kind: NoteKind) -> &'static str {
     match kind {
         NoteKind::BlankLine => "blank line ignored",
-        NoteKind::CarriageReturn => "carriage return removed",
+        NoteKind::CarriageReturn => "the name ends in a carriage return (kept; CRLF line ends?)",
         NoteKind::NumberFormat => "addresses not in the kernel's format (upper-case hex or other padding)",
         NoteKind::MissingSpaceAfterColon => "no space after ':' (an empty name)",
         NoteKind::NoFinalNewline => "no newline at the end",

@@ -6,6 +6,8 @@ use std::io::{self, Write};
 use iomem_devmem::{Access, Arch, Explanation, HighMemorySource, OpenMode, Outcome, Success, Uncertainty};
 use serde::Serialize;
 
+use super::Streamed;
+use super::text::escape;
 use crate::commands::check::Verdicts;
 use crate::system::System;
 
@@ -77,15 +79,21 @@ fn describe_system(sys: &System, mode: OpenMode) -> Vec<String> {
     lines
 }
 
-/// The annotated text report.
-pub(crate) fn text(sys: &System, mode: OpenMode, results: &[Verdicts], out: &mut dyn Write) -> anyhow::Result<()> {
+/// The annotated text report, one address at a time as each is judged.
+pub(crate) fn text(
+    sys: &System,
+    mode: OpenMode,
+    results: impl Iterator<Item = Verdicts>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     for l in describe_system(sys, mode) {
-        writeln!(out, "{l}")?;
+        writeln!(out, "{}", escape(&l))?;
     }
     for a in &sys.assumptions {
         writeln!(out, "assumed: {a}")?;
     }
     for v in results {
+        let v = &v;
         writeln!(out)?;
         let t = v.target;
         let what = if t.ranged { format!("{:#x}-{:#x}", t.start, t.end) } else { format!("{:#x}", t.start) };
@@ -93,7 +101,7 @@ pub(crate) fn text(sys: &System, mode: OpenMode, results: &[Verdicts], out: &mut
             "in no resource".to_string()
         } else {
             let chain: Vec<String> =
-                v.containing.iter().map(|(n, r)| format!("'{n}' [{:#x}-{:#x}]", r.start, r.end)).collect();
+                v.containing.iter().map(|(n, r)| format!("'{}' [{:#x}-{:#x}]", escape(n), r.start, r.end)).collect();
             format!("in {}", chain.join(" > "))
         };
         writeln!(out, "{what}  {inside}")?;
@@ -108,7 +116,7 @@ pub(crate) fn text(sys: &System, mode: OpenMode, results: &[Verdicts], out: &mut
                 Some(Uncertainty::HighMemoryEstimated) => " [high_memory estimated]",
                 None => "",
             };
-            writeln!(out, "  {name:<5}  {result:<7}{caveat}  {}: {reason}", e.outcome.rule_id())?;
+            writeln!(out, "  {name:<5}  {result:<7}{caveat}  {}: {}", e.outcome.rule_id(), escape(reason))?;
         }
         // What would change the results, grouped by sentence.
         let mut lines: Vec<(String, Vec<&'static str>)> = Vec::new();
@@ -123,7 +131,7 @@ pub(crate) fn text(sys: &System, mode: OpenMode, results: &[Verdicts], out: &mut
         if !lines.is_empty() {
             writeln!(out, "  what would change it:")?;
             for (sentence, accesses) in lines {
-                writeln!(out, "    {}: {sentence}", accesses.join(", "))?;
+                writeln!(out, "    {}: {}", accesses.join(", "), escape(&sentence))?;
             }
         }
         if !v.runs.is_empty() {
@@ -263,18 +271,25 @@ fn access_json(e: &Explanation) -> AccessJson {
     }
 }
 
-/// The JSON array, one object per address.
-pub(crate) fn json(sys: &System, results: &[Verdicts], out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut docs = Vec::new();
-    for v in results {
+/// The JSON array, one object per address, streamed as each is judged.
+pub(crate) fn json(sys: &System, results: impl Iterator<Item = Verdicts>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let docs = results.filter_map(|v| address_json(sys, &v));
+    let mut w = io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut w, &Streamed::new(docs))?;
+    writeln!(w)?;
+    Ok(())
+}
+
+fn address_json(sys: &System, v: &Verdicts) -> Option<AddressJson> {
+    {
         let by = |a: Access| v.accesses.iter().find(|e| e.request.access == a).map(access_json);
         let (Some(open), Some(read), Some(write), Some(mmap)) =
             (by(Access::Open), by(Access::Read), by(Access::Write), by(Access::Mmap))
         else {
-            continue;
+            return None;
         };
         let mode = v.accesses.first().map(|e| e.request.mode).unwrap_or(OpenMode::RDWR);
-        docs.push(AddressJson {
+        Some(AddressJson {
             address: hex(v.target.start),
             end: hex(v.target.end),
             length: format!("{:#x}", v.target.len()),
@@ -301,10 +316,6 @@ pub(crate) fn json(sys: &System, results: &[Verdicts], out: &mut dyn Write) -> a
                 })
                 .collect(),
             assumptions: sys.assumptions.clone(),
-        });
+        })
     }
-    let mut w = io::BufWriter::new(out);
-    serde_json::to_writer_pretty(&mut w, &docs)?;
-    writeln!(w)?;
-    Ok(())
 }

@@ -11,10 +11,10 @@ use std::io::{self, Write};
 use iomem::procfs::DumpKind;
 use serde::Serialize;
 
-use super::flag_names;
+use super::{Streamed, flag_names};
 use crate::facts::arch_name;
 use crate::flaginfo::assumed_names;
-use crate::model::{ExclusiveUnder, Report, Row, reason_name};
+use crate::model::{ExclusiveUnder, Report, Row, Rows, reason_name};
 
 /// The version of the documented schema.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -26,8 +26,12 @@ struct Document<'a> {
     source: SourceJson,
     kernel: KernelJson,
     flags_from: &'static str,
-    resources: Vec<ResourceJson<'a>>,
+    assumptions: &'a [String],
+    resources: Streamed<ResourceRows<'a>>,
 }
+
+/// The rows of a report as their JSON objects.
+type ResourceRows<'a> = std::iter::Map<Rows<'a>, fn(Row) -> ResourceJson>;
 
 #[derive(Serialize)]
 struct SourceJson {
@@ -47,15 +51,16 @@ struct KernelJson {
     io_strict_devmem: bool,
     io_strict_devmem_assumed: bool,
     strict_iomem_checks: Option<bool>,
+    strict_iomem_checks_assumed: bool,
 }
 
 #[derive(Serialize)]
-struct ResourceJson<'a> {
+struct ResourceJson {
     start: String,
     end: String,
     depth: usize,
     line: Option<usize>,
-    name: Option<&'a str>,
+    name: Option<String>,
     flags: Vec<String>,
     flags_value: u32,
     desc: String,
@@ -84,7 +89,7 @@ impl From<ExclusiveUnder> for UnderJson {
     }
 }
 
-fn resource(row: &Row) -> ResourceJson<'_> {
+fn resource(row: &Row) -> ResourceJson {
     let names = flag_names(row.flags, row.assumed);
     let mut assumed = assumed_names(row.assumed);
     if row.desc_assumed {
@@ -95,7 +100,7 @@ fn resource(row: &Row) -> ResourceJson<'_> {
         end: format!("{:#x}", row.end),
         depth: row.depth,
         line: row.line,
-        name: row.name.as_deref(),
+        name: row.name.clone(),
         flags: names.into_iter().map(|(n, _)| n).collect(),
         flags_value: row.flags.bits(),
         desc: row.desc.to_string(),
@@ -106,16 +111,18 @@ fn resource(row: &Row) -> ResourceJson<'_> {
     }
 }
 
-/// Writes the report as one pretty-printed JSON document and a newline.
-pub(crate) fn write(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
-    let f = &report.facts;
+/// Writes the report as one pretty-printed JSON document and a newline,
+/// streaming the resources.
+pub(crate) fn write(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+    let sys = report.sys;
+    let f = &sys.facts;
     let doc = Document {
         schema_version: SCHEMA_VERSION,
-        kind: if report.kind == DumpKind::Ioports { "ioports" } else { "iomem" },
+        kind: if report.kind() == DumpKind::Ioports { "ioports" } else { "iomem" },
         source: SourceJson {
-            type_: report.source.type_name(),
-            path: report.path.clone(),
-            description: report.source.describe(),
+            type_: sys.source.type_name(),
+            path: sys.path.clone(),
+            description: sys.source.describe(),
         },
         kernel: KernelJson {
             release: f.release.clone(),
@@ -125,11 +132,15 @@ pub(crate) fn write(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Res
             config: f.config_path.clone(),
             io_strict_devmem: f.io_strict.value,
             io_strict_devmem_assumed: f.io_strict.assumed,
-            strict_iomem_checks: f.strict_checks,
+            strict_iomem_checks: Some(f.strict_checks.value),
+            strict_iomem_checks_assumed: f.strict_checks.assumed,
         },
-        flags_from: report.flags_from.name(),
-        resources: report.rows.iter().map(resource).collect(),
+        flags_from: sys.flags_from.name(),
+        assumptions: &sys.assumptions,
+        resources: Streamed::new(report.rows().map((|row| resource(&row)) as fn(Row) -> ResourceJson)),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
-    writeln!(out)
+    let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
+    serde_json::to_writer_pretty(&mut buffered, &doc).map_err(io::Error::from)?;
+    writeln!(buffered)?;
+    buffered.flush()
 }

@@ -9,6 +9,26 @@ pub(crate) mod size;
 pub(crate) mod text;
 
 use iomem::Flags;
+use serde::Serialize;
+
+/// A JSON array serialized straight from an iterator, one element at a
+/// time, so that output of any length is streamed rather than built in
+/// memory first (the formatting is serde_json's, as for a `Vec`).
+pub(crate) struct Streamed<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> Streamed<I> {
+    /// Wraps an iterator; it is consumed by the first serialization.
+    pub(crate) fn new(items: I) -> Self {
+        Streamed(std::cell::RefCell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take().into_iter().flatten();
+        serializer.collect_seq(items)
+    }
+}
 
 /// The kernel names of the set flags, each with whether it is assumed.
 pub(crate) fn flag_names(flags: Flags, assumed: Flags) -> Vec<(String, bool)> {

@@ -20,57 +20,97 @@ const LEGEND: &str = "Legend: X /dev/mem-exclusive even with iomem=relaxed; x ex
 /// The legend of an ioports tree.
 const LEGEND_IOPORTS: &str = "Legend: FLAG? assumed (flags are not in /proc/ioports)";
 
-/// Writes the annotated tree.
-pub(crate) fn write(report: &Report, width: usize, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+/// Rows deeper than this are indented like this level (a 40 000-deep chain
+/// must not print 80 000 spaces per line); their depth is written out.
+pub(crate) const MAX_SHOWN_DEPTH: usize = 24;
+
+/// Writes the annotated tree, one row at a time.
+pub(crate) fn write(report: &Report<'_>, width: usize, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     header(report, out)?;
-    let iomem = report.kind != DumpKind::Ioports;
-    let ranges: Vec<String> = report.rows.iter().map(|r| range(r, width)).collect();
-    let range_width = ranges.iter().map(String::len).max().unwrap_or(0);
-    for (row, range) in report.rows.iter().zip(&ranges) {
-        let mut line = String::new();
+    let iomem = report.kind() != DumpKind::Ioports;
+    let range_width = report.max_depth().min(MAX_SHOWN_DEPTH) * 2 + 2 * width + 1;
+    let mut line = String::new();
+    for row in report.rows() {
+        line.clear();
         if iomem {
-            line.push_str(mark(row));
+            line.push_str(mark(&row));
             line.push(' ');
         }
-        line.push_str(&format!("{range:range_width$}  {:>9}  {}  [{}]", human(row.len()), name(row), flags(row)));
-        if let Some(note) = note(row) {
+        let range = range(&row, width);
+        line.push_str(&format!(
+            "{range:range_width$}  {:>9}  {}  [{}]",
+            human(row.len()),
+            escape_name(row.name.as_deref()),
+            flags(&row)
+        ));
+        if let Some(note) = note(&row) {
             line.push_str("  ");
             line.push_str(note);
+        }
+        if row.depth > MAX_SHOWN_DEPTH {
+            line.push_str(&format!("  (depth {})", row.depth));
         }
         writeln!(out, "{line}")?;
     }
     writeln!(out, "{}", if iomem { LEGEND } else { LEGEND_IOPORTS })
 }
 
-fn header(report: &Report, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
-    let file = if report.kind == DumpKind::Ioports { "/proc/ioports" } else { "/proc/iomem" };
-    match &report.source {
+fn header(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+    let sys = report.sys;
+    let file = if report.kind() == DumpKind::Ioports { "/proc/ioports" } else { "/proc/iomem" };
+    match &sys.source {
         Source::Example => {
-            writeln!(out, "# {file} of {}", report.source.describe())?;
+            writeln!(out, "# {file} of {}", sys.source.describe())?;
             for line in EXAMPLE_PROVENANCE {
                 writeln!(out, "# {line}")?;
             }
         }
         Source::Live => writeln!(out, "# {file} of the running machine")?,
-        Source::Root(_) | Source::File(_) => writeln!(out, "# {}", report.path)?,
+        Source::Root(_) | Source::File(_) => writeln!(out, "# {}", escape(&sys.path))?,
     }
-    let flags = match report.flags_from {
+    let flags = match sys.flags_from {
         FlagsFrom::Annotations => "read from the running kernel (annotated dump): exact",
         FlagsFrom::Inference => "not in the text; inferred from names and places (FLAG? marks an assumption)",
     };
     writeln!(out, "# Flags: {flags}")?;
-    writeln!(out, "# {}", kernel_line(&report.facts))?;
-    if report.kind != DumpKind::Ioports {
-        writeln!(out, "# {}", devmem_line(&report.facts))?;
+    writeln!(out, "# {}", kernel_line(&sys.facts))?;
+    if report.kind() != DumpKind::Ioports {
+        writeln!(out, "# {}", devmem_line(&sys.facts))?;
+        for a in &sys.assumptions {
+            writeln!(out, "# Assumed: {}", escape(a))?;
+        }
     }
     Ok(())
+}
+
+/// A text for a terminal: control characters (which could move the cursor,
+/// recolour or retitle the terminal: a dump may hold anything) are shown as
+/// escapes (`\r`, `\x1b`, ...), never sent raw. Only human output is
+/// escaped; `--format proc` stays byte-exact and JSON escapes by itself.
+pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\x{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn kernel_line(f: &KernelFacts) -> String {
     let arch = f.arch.map_or(String::new(), |a| format!(", {}", arch_name(a)));
     match (&f.release, f.profile.assumed) {
-        (Some(r), false) => format!("Kernel: {r}{arch}: rules of Linux {}", f.version()),
-        (Some(r), true) => format!("Kernel: {r}{arch} (unrecognised): rules of Linux {} assumed", f.version()),
+        (Some(r), false) => format!("Kernel: {}{arch}: rules of Linux {}", escape(r), f.version()),
+        (Some(r), true) => {
+            format!("Kernel: {}{arch} (unrecognised): rules of Linux {} assumed", escape(r), f.version())
+        }
         (None, _) => {
             format!("Kernel: unknown{arch}: rules of Linux {} assumed (--kernel RELEASE to choose)", f.version())
         }
@@ -79,26 +119,28 @@ fn kernel_line(f: &KernelFacts) -> String {
 
 fn devmem_line(f: &KernelFacts) -> String {
     let io = match (f.io_strict.value, f.io_strict.assumed) {
-        (true, _) => "CONFIG_IO_STRICT_DEVMEM=y".to_string(),
-        (false, false) => "CONFIG_IO_STRICT_DEVMEM is not set".to_string(),
-        (false, true) => "CONFIG_IO_STRICT_DEVMEM unknown, assumed not set".to_string(),
+        (true, false) => "CONFIG_IO_STRICT_DEVMEM=y",
+        (false, false) => "CONFIG_IO_STRICT_DEVMEM is not set",
+        (true, true) => "CONFIG_IO_STRICT_DEVMEM unknown, assumed set (Debian's)",
+        (false, true) => "CONFIG_IO_STRICT_DEVMEM unknown, assumed not set",
     };
-    let checks = match f.strict_checks {
-        Some(true) => "this kernel runs with strict checks",
-        Some(false) => "this kernel runs with relaxed checks",
-        None => "strict or relaxed checks: unknown",
+    let checks = match (f.strict_checks.value, f.strict_checks.assumed) {
+        (true, false) => "this kernel runs with strict checks",
+        (false, false) => "this kernel runs with relaxed checks",
+        (true, true) => "strict checks assumed",
+        (false, true) => "relaxed checks assumed",
     };
     // The file name only: the JSON output has the whole path.
     let from = f
         .config_path
         .as_deref()
         .and_then(|p| std::path::Path::new(p).file_name())
-        .map_or(String::new(), |n| format!(" ({})", n.to_string_lossy()));
+        .map_or(String::new(), |n| format!(" ({})", escape(&n.to_string_lossy())));
     format!("/dev/mem: {io}{from}; {checks}")
 }
 
 fn range(row: &Row, width: usize) -> String {
-    format!("{:indent$}{:0width$x}-{:0width$x}", "", row.start, row.end, indent = row.depth * 2)
+    format!("{:indent$}{:0width$x}-{:0width$x}", "", row.start, row.end, indent = row.depth.min(MAX_SHOWN_DEPTH) * 2)
 }
 
 fn mark(row: &Row) -> &'static str {
@@ -109,11 +151,13 @@ fn mark(row: &Row) -> &'static str {
     }
 }
 
-fn name(row: &Row) -> String {
-    match row.name.as_deref() {
-        None => "<BAD>".to_string(),
-        Some("") => "\"\"".to_string(),
-        Some(n) => n.to_string(),
+/// A resource's name for people: `<BAD>` for none, `""` for empty,
+/// control characters escaped.
+pub(crate) fn escape_name(name: Option<&str>) -> std::borrow::Cow<'_, str> {
+    match name {
+        None => "<BAD>".into(),
+        Some("") => "\"\"".into(),
+        Some(n) => escape(n),
     }
 }
 

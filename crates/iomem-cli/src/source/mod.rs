@@ -8,13 +8,11 @@
 //! the memory block states) gets them from the same four kinds of systems
 //! without knowing which one it was given.
 
-mod config;
 mod example;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-pub(crate) use config::KernelConfig;
 pub(crate) use example::PROVENANCE as EXAMPLE_PROVENANCE;
 
 use iomem::procfs::DumpKind;
@@ -29,6 +27,15 @@ pub(crate) const PROC_CMDLINE: &str = "proc/cmdline";
 pub(crate) const PROC_OSRELEASE: &str = "proc/sys/kernel/osrelease";
 /// The recordings' tree with real flags (fixtures/kernel/README.md).
 pub(crate) const OBSERVED_FLAGS: &str = "observed/iomem-flags.txt";
+/// `proc/config.gz` (CONFIG_IKCONFIG_PROC).
+pub(crate) const CONFIG_GZ: &str = "proc/config.gz";
+
+/// The most a small system file (command line, configuration, lockdown,
+/// credentials, cpuinfo, the PAT list, ...) may hold: far above any real
+/// one (a distribution's kernel configuration is ~300 KiB, cpuinfo of a
+/// 512-CPU machine ~1 MiB), far below what would hurt. Dumps are not
+/// capped: a real `/proc/iomem` grows with the machine.
+pub(crate) const SMALL_FILE_LIMIT: u64 = 16 << 20;
 
 /// A system to read files from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +91,24 @@ pub(crate) enum SourceError {
     /// `--flags-from-observed` together with `--ioports`.
     #[error("observed flags exist for /proc/iomem only, not for /proc/ioports")]
     ObservedIoports,
+    /// A small system file is larger than any real one.
+    #[error("{path}: larger than {limit} bytes, which no real {what} is; not read")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit.
+        limit: u64,
+        /// What the file should be.
+        what: &'static str,
+    },
+    /// `proc/config.gz` does not decompress.
+    #[error("{path}: not a gzip-compressed kernel configuration ({reason})")]
+    BadGzip {
+        /// The file.
+        path: String,
+        /// What the decompressor said.
+        reason: String,
+    },
 }
 
 /// Which dump to read and how.
@@ -118,8 +143,9 @@ pub(crate) struct SystemInfo {
     pub(crate) release: Option<String>,
     /// `proc/cmdline`, trimmed.
     pub(crate) cmdline: Option<String>,
-    /// The kernel configuration and the file it came from.
-    pub(crate) config: Option<(String, KernelConfig)>,
+    /// The kernel configuration's text and the file it came from
+    /// (`boot/config-RELEASE`, else `proc/config.gz` decompressed).
+    pub(crate) config: Option<(String, String)>,
     /// Optional files that exist but could not be read.
     pub(crate) warnings: Vec<SourceError>,
 }
@@ -221,29 +247,90 @@ impl Source {
         }
     }
 
-    /// Reads the optional facts: kernel release, command line and
-    /// configuration (`boot/config-RELEASE`). `release` overrides the
-    /// system's own release string (`--kernel`).
-    pub(crate) fn info(&self, release: Option<&str>) -> SystemInfo {
-        let mut info = SystemInfo::default();
-        let text = |rel: &str, warnings: &mut Vec<SourceError>| match self.read(rel) {
-            Ok(bytes) => bytes.map(|b| String::from_utf8_lossy(&b).trim().to_string()),
+    /// Reads a small system file (see [`SMALL_FILE_LIMIT`]); `what` names
+    /// it in errors.
+    pub(crate) fn read_small(&self, rel: &str, what: &'static str) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = match self {
+            Source::Live => Path::new("/").join(rel),
+            Source::Root(dir) => dir.join(rel),
+            Source::File(_) | Source::Example => return self.read(rel),
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(SMALL_FILE_LIMIT + 1).read_to_end(&mut bytes).map_err(|e| io_error(&path, e))?;
+        if bytes.len() as u64 > SMALL_FILE_LIMIT {
+            return Err(SourceError::TooLarge { path: path.display().to_string(), limit: SMALL_FILE_LIMIT, what });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// A small text file, lossily decoded; unreadable ones are recorded in
+    /// `warnings` and count as absent.
+    pub(crate) fn text(&self, rel: &str, what: &'static str, warnings: &mut Vec<SourceError>) -> Option<String> {
+        match self.read_small(rel, what) {
+            Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
             Err(e) => {
                 warnings.push(e);
                 None
             }
-        };
-        let own_release = text(PROC_OSRELEASE, &mut info.warnings);
-        info.cmdline = text(PROC_CMDLINE, &mut info.warnings);
-        info.release = release.map(str::to_string).or(own_release);
-        if let Some(release) = &info.release {
-            // Not /proc/config.gz yet: that needs a decompressor, and
-            // Debian-family systems ship the plain file in /boot.
+        }
+    }
+
+    /// The kernel configuration: `boot/config-RELEASE`, else
+    /// `proc/config.gz` decompressed (at most [`SMALL_FILE_LIMIT`] bytes of
+    /// either, so a compression bomb costs nothing).
+    fn kernel_config(&self, release: Option<&str>, warnings: &mut Vec<SourceError>) -> Option<(String, String)> {
+        if let Some(release) = release {
             let rel = format!("boot/config-{release}");
-            if let Some(config) = text(&rel, &mut info.warnings) {
-                info.config = Some((self.display_path(&rel), KernelConfig::parse(&config)));
+            if let Some(t) = self.text(&rel, "kernel configuration", warnings) {
+                return Some((self.display_path(&rel), t));
             }
         }
+        let gz = self.text_bytes(CONFIG_GZ, warnings)?;
+        let path = self.display_path(CONFIG_GZ);
+        let mut out = Vec::new();
+        let decoded = flate2::read::GzDecoder::new(&gz[..]).take(SMALL_FILE_LIMIT + 1).read_to_end(&mut out);
+        match decoded {
+            Err(e) => {
+                warnings.push(SourceError::BadGzip { path, reason: e.to_string() });
+                None
+            }
+            Ok(_) if out.len() as u64 > SMALL_FILE_LIMIT => {
+                warnings.push(SourceError::TooLarge {
+                    path,
+                    limit: SMALL_FILE_LIMIT,
+                    what: "kernel configuration (decompressed)",
+                });
+                None
+            }
+            Ok(_) => Some((path, String::from_utf8_lossy(&out).into_owned())),
+        }
+    }
+
+    fn text_bytes(&self, rel: &str, warnings: &mut Vec<SourceError>) -> Option<Vec<u8>> {
+        match self.read_small(rel, "compressed kernel configuration") {
+            Ok(b) => b,
+            Err(e) => {
+                warnings.push(e);
+                None
+            }
+        }
+    }
+
+    /// Reads the optional facts: kernel release, command line and
+    /// configuration. `release` overrides the system's own release string
+    /// (`--kernel`).
+    pub(crate) fn info(&self, release: Option<&str>) -> SystemInfo {
+        let mut info = SystemInfo::default();
+        let trimmed = |t: Option<String>| t.map(|t| t.trim().to_string());
+        let own_release = trimmed(self.text(PROC_OSRELEASE, "kernel release", &mut info.warnings));
+        info.cmdline = trimmed(self.text(PROC_CMDLINE, "kernel command line", &mut info.warnings));
+        info.release = release.map(str::to_string).or(own_release);
+        info.config = self.kernel_config(info.release.as_deref(), &mut info.warnings);
         info
     }
 }

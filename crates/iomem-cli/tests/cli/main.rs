@@ -10,5 +10,6 @@ mod file;
 mod inference;
 mod json_schema;
 mod live;
+mod promise;
 mod root;
 mod snapshot;
