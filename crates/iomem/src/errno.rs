@@ -10,6 +10,7 @@ use core::fmt;
 pub enum Errno {
     EPERM = 1,
     ENOENT = 2,
+    EINTR = 4,
     ENXIO = 6,
     E2BIG = 7,
     EAGAIN = 11,
@@ -20,7 +21,9 @@ pub enum Errno {
     EEXIST = 17,
     ENODEV = 19,
     EINVAL = 22,
+    ETXTBSY = 26,
     EFBIG = 27,
+    ENOSPC = 28,
     ERANGE = 34,
     ENOSYS = 38,
     EOVERFLOW = 75,
@@ -37,6 +40,7 @@ impl Errno {
         match self {
             Errno::EPERM => "EPERM",
             Errno::ENOENT => "ENOENT",
+            Errno::EINTR => "EINTR",
             Errno::ENXIO => "ENXIO",
             Errno::E2BIG => "E2BIG",
             Errno::EAGAIN => "EAGAIN",
@@ -47,7 +51,9 @@ impl Errno {
             Errno::EEXIST => "EEXIST",
             Errno::ENODEV => "ENODEV",
             Errno::EINVAL => "EINVAL",
+            Errno::ETXTBSY => "ETXTBSY",
             Errno::EFBIG => "EFBIG",
+            Errno::ENOSPC => "ENOSPC",
             Errno::ERANGE => "ERANGE",
             Errno::ENOSYS => "ENOSYS",
             Errno::EOVERFLOW => "EOVERFLOW",
@@ -56,9 +62,10 @@ impl Errno {
 
     /// Looks an errno up by its symbolic name.
     pub fn from_name(name: &str) -> Option<Errno> {
-        const ALL: [Errno; 16] = [
+        const ALL: [Errno; 19] = [
             Errno::EPERM,
             Errno::ENOENT,
+            Errno::EINTR,
             Errno::ENXIO,
             Errno::E2BIG,
             Errno::EAGAIN,
@@ -69,7 +76,9 @@ impl Errno {
             Errno::EEXIST,
             Errno::ENODEV,
             Errno::EINVAL,
+            Errno::ETXTBSY,
             Errno::EFBIG,
+            Errno::ENOSPC,
             Errno::ERANGE,
             Errno::ENOSYS,
             Errno::EOVERFLOW,

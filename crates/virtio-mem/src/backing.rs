@@ -3,20 +3,23 @@
 //! ([`SimulatedMemory`]) that stores contents sparsely and records every
 //! guest access by block, counting the accesses the driver must never make.
 //!
-//! Guest accesses go through the device ([`VirtioMemDevice::cpu_read`] and
-//! friends) because only the device knows which blocks are plugged, how large
-//! the usable region is and which features were negotiated.
+//! Guest accesses go through the device (`VirtioMemDevice::cpu_read` and
+//! friends, in [`crate::guest`]) because only the device knows which blocks
+//! are plugged, how large the usable region is and which features were
+//! negotiated; this module only stores and counts.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use thiserror::Error;
 
-use crate::device::VirtioMemDevice;
-use crate::wire::Features;
-
-/// Granularity of the simulated memory's storage.
+/// Granularity of guest accesses: an access is split at page boundaries
+/// (blocks are whole pages, so a piece never straddles two blocks).
 pub const SIM_PAGE_SIZE: u64 = 4096;
+
+/// Granularity of the simulated memory's storage: written memory costs one
+/// 64-byte line per line touched, so a guest that writes a few bytes into
+/// each of millions of pages does not cost a page of host memory per page.
+pub const SIM_LINE_SIZE: u64 = 64;
 
 /// How many violations [`SimulatedMemory`] keeps in detail (all are counted).
 pub const VIOLATION_LOG_CAPACITY: usize = 256;
@@ -109,7 +112,7 @@ pub enum AccessKind {
 }
 
 impl AccessKind {
-    const fn is_write(self) -> bool {
+    pub(crate) const fn is_write(self) -> bool {
         matches!(self, Self::CpuWrite | Self::DmaWrite)
     }
 }
@@ -171,12 +174,12 @@ pub struct AccessReport {
     pub tolerated_unplugged_reads: u64,
 }
 
-/// Simulated host memory for the region: sparse 4 KiB pages (unwritten
+/// Simulated host memory for the region: sparse 64-byte lines (unwritten
 /// memory reads as zero), an access record per block, a violation log, and
 /// injectable failures for the backend hooks.
 #[derive(Debug, Clone, Default)]
 pub struct SimulatedMemory {
-    pages: BTreeMap<u64, Box<[u8]>>,
+    lines: BTreeMap<u64, [u8; SIM_LINE_SIZE as usize]>,
     access: BTreeMap<u64, BlockAccess>,
     violation_log: Vec<Violation>,
     violation_count: u64,
@@ -233,12 +236,12 @@ impl SimulatedMemory {
         (self.populate_calls, self.discard_calls)
     }
 
-    /// Bytes of host memory in use (pages ever written and not discarded).
+    /// Bytes of host memory in use (lines ever written and not discarded).
     pub fn resident_bytes(&self) -> u64 {
-        self.pages.len() as u64 * SIM_PAGE_SIZE
+        self.lines.len() as u64 * SIM_LINE_SIZE
     }
 
-    fn record(&mut self, block: u64, kind: AccessKind, addr: u64, verdict: Verdict) {
+    pub(crate) fn record(&mut self, block: u64, kind: AccessKind, addr: u64, verdict: Verdict) {
         let access = self.access.entry(block).or_default();
         if kind.is_write() {
             access.writes += 1;
@@ -261,32 +264,40 @@ impl SimulatedMemory {
         }
     }
 
-    fn read_bytes(&self, addr: u64, out: &mut [u8]) {
-        let page = addr / SIM_PAGE_SIZE;
-        let offset = (addr % SIM_PAGE_SIZE) as usize;
-        match self.pages.get(&page).and_then(|data| data.get(offset..offset + out.len())) {
-            Some(source) => out.copy_from_slice(source),
-            None => out.fill(0),
+    pub(crate) fn read_bytes(&self, addr: u64, out: &mut [u8]) {
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = addr + done as u64;
+            let offset = (at % SIM_LINE_SIZE) as usize;
+            let n = (SIM_LINE_SIZE as usize - offset).min(out.len() - done);
+            let target = &mut out[done..done + n];
+            match self.lines.get(&(at / SIM_LINE_SIZE)) {
+                Some(line) => target.copy_from_slice(&line[offset..offset + n]),
+                None => target.fill(0),
+            }
+            done += n;
         }
     }
 
-    fn write_bytes(&mut self, addr: u64, data: &[u8]) {
-        let page = addr / SIM_PAGE_SIZE;
-        let offset = (addr % SIM_PAGE_SIZE) as usize;
-        let storage =
-            self.pages.entry(page).or_insert_with(|| alloc::vec![0u8; SIM_PAGE_SIZE as usize].into_boxed_slice());
-        if let Some(target) = storage.get_mut(offset..offset + data.len()) {
-            target.copy_from_slice(data);
+    pub(crate) fn write_bytes(&mut self, addr: u64, data: &[u8]) {
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = addr + done as u64;
+            let offset = (at % SIM_LINE_SIZE) as usize;
+            let n = (SIM_LINE_SIZE as usize - offset).min(data.len() - done);
+            let line = self.lines.entry(at / SIM_LINE_SIZE).or_insert([0; SIM_LINE_SIZE as usize]);
+            line[offset..offset + n].copy_from_slice(&data[done..done + n]);
+            done += n;
         }
     }
 
-    /// Drops the pages of `[start, end)`; they read as zero again.
-    fn drop_pages(&mut self, start: u64, end: u64) {
-        let first = start / SIM_PAGE_SIZE;
-        let last = end.div_ceil(SIM_PAGE_SIZE);
-        let mut tail = self.pages.split_off(&first);
+    /// Drops the lines of `[start, end)`; they read as zero again.
+    fn drop_range(&mut self, start: u64, end: u64) {
+        let first = start / SIM_LINE_SIZE;
+        let last = end.div_ceil(SIM_LINE_SIZE);
+        let mut tail = self.lines.split_off(&first);
         let mut after = tail.split_off(&last);
-        self.pages.append(&mut after);
+        self.lines.append(&mut after);
     }
 }
 
@@ -306,131 +317,15 @@ impl MemoryBackend for SimulatedMemory {
             self.failing_discards -= 1;
             return Err(BackendError::new(BackendOperation::Discard, span, "injected discard failure"));
         }
-        self.drop_pages(span.addr, span.addr.saturating_add(span.size));
+        self.drop_range(span.addr, span.addr.saturating_add(span.size));
         Ok(())
     }
 }
 
 /// How one block treats one access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     Tolerated,
     Violation(ViolationKind),
-}
-
-impl VirtioMemDevice<SimulatedMemory> {
-    /// A CPU read of guest memory in the region. Plugged blocks return their
-    /// contents; unplugged blocks return zeroes (the shared zero page) and
-    /// are recorded as tolerated or as a violation.
-    pub fn cpu_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<AccessReport, AccessError> {
-        self.guest_access(addr, AccessKind::CpuRead, Buffer::Read(buf))
-    }
-
-    /// A CPU write of guest memory in the region. Writes to unplugged blocks
-    /// are violations and are dropped (so unplugged memory stays zero).
-    pub fn cpu_write(&mut self, addr: u64, data: &[u8]) -> Result<AccessReport, AccessError> {
-        self.guest_access(addr, AccessKind::CpuWrite, Buffer::Write(data))
-    }
-
-    /// A DMA read (by another device on the guest's behalf).
-    pub fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<AccessReport, AccessError> {
-        self.guest_access(addr, AccessKind::DmaRead, Buffer::Read(buf))
-    }
-
-    /// A DMA write.
-    pub fn dma_write(&mut self, addr: u64, data: &[u8]) -> Result<AccessReport, AccessError> {
-        self.guest_access(addr, AccessKind::DmaWrite, Buffer::Write(data))
-    }
-
-    fn verdict(&self, block: u64, kind: AccessKind) -> Verdict {
-        if self.is_block_plugged(block) {
-            return Verdict::Allowed;
-        }
-        if kind.is_write() {
-            return Verdict::Violation(ViolationKind::WriteUnplugged);
-        }
-        let usable_blocks = self.usable_region_size() / self.block_size();
-        if block >= usable_blocks {
-            Verdict::Violation(ViolationKind::ReadOutsideUsable)
-        } else if kind == AccessKind::DmaRead {
-            Verdict::Violation(ViolationKind::DmaReadUnplugged)
-        } else if self.driver_features().contains(Features::UNPLUGGED_INACCESSIBLE) {
-            Verdict::Violation(ViolationKind::ReadInaccessible)
-        } else {
-            Verdict::Tolerated
-        }
-    }
-
-    fn guest_access(
-        &mut self,
-        addr: u64,
-        kind: AccessKind,
-        mut buffer: Buffer<'_, '_>,
-    ) -> Result<AccessReport, AccessError> {
-        let len = buffer.len();
-        let error = AccessError { addr, len };
-        let region_start = self.config().addr;
-        let region_end = region_start + self.config().region_size;
-        let end = addr.checked_add(len as u64).ok_or(error)?;
-        if addr < region_start || end > region_end {
-            return Err(error);
-        }
-        let block_size = self.block_size();
-        let mut report = AccessReport::default();
-        let mut done = 0usize;
-        let mut last_block = None;
-        while done < len {
-            let at = addr + done as u64;
-            // Segments end at page boundaries; blocks are whole pages, so a
-            // segment never straddles two blocks.
-            let chunk = ((SIM_PAGE_SIZE - at % SIM_PAGE_SIZE) as usize).min(len - done);
-            let block = (at - region_start) / block_size;
-            let verdict = self.verdict(block, kind);
-            if last_block != Some(block) {
-                // One record per block per access, at the access's first
-                // byte in that block.
-                last_block = Some(block);
-                self.backend_mut().record(block, kind, at, verdict);
-                match verdict {
-                    Verdict::Violation(_) => report.violations += 1,
-                    Verdict::Tolerated => report.tolerated_unplugged_reads += 1,
-                    Verdict::Allowed => {}
-                }
-            }
-            let range = done..done + chunk;
-            match &mut buffer {
-                Buffer::Read(out) => {
-                    if let Some(out) = out.get_mut(range) {
-                        if verdict == Verdict::Allowed {
-                            self.backend().read_bytes(at, out);
-                        } else {
-                            out.fill(0);
-                        }
-                    }
-                }
-                Buffer::Write(data) => {
-                    if let (Some(data), Verdict::Allowed) = (data.get(range), verdict) {
-                        self.backend_mut().write_bytes(at, data);
-                    }
-                }
-            }
-            done += chunk;
-        }
-        Ok(report)
-    }
-}
-
-enum Buffer<'a, 'b> {
-    Read(&'a mut [u8]),
-    Write(&'b [u8]),
-}
-
-impl Buffer<'_, '_> {
-    fn len(&self) -> usize {
-        match self {
-            Self::Read(out) => out.len(),
-            Self::Write(data) => data.len(),
-        }
-    }
 }

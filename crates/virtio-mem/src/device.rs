@@ -10,7 +10,6 @@ use crate::backing::MemoryBackend;
 use crate::bitmap::Bitmap;
 use crate::config::{CONFIG_SIZE, ConfigAccessError, ConfigSpace};
 use crate::event::{ConfigChangeReason, TraceEvent};
-use crate::host::whole_region;
 use crate::profile::Profile;
 use crate::properties::{CreateError, DeviceProperties};
 use crate::status::{DeviceStatus, StatusError, check_unplugged_inaccessible, validate_features};
@@ -118,7 +117,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
         let blocks = properties.block_count();
         let bitmap = Bitmap::new(blocks).map_err(|_| CreateError::BitmapAllocation { blocks })?;
         if properties.region_size != 0 {
-            backend.discard(whole_region(&properties)).map_err(CreateError::InitialDiscard)?;
+            backend.discard(properties.whole_region()).map_err(CreateError::InitialDiscard)?;
         }
         let profile = properties.profile;
         let offered = profile.offered_features(

@@ -5,8 +5,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use crate::queue::ProtocolViolation;
-use crate::wire::{BlockRange, BlockState, ResponseType};
+use crate::wire::{BlockRange, BlockState, ProtocolViolation, ResponseType};
 
 /// Why a configuration-change interrupt was raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

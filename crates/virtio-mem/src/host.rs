@@ -4,11 +4,10 @@
 
 use thiserror::Error;
 
-use crate::backing::{BlockSpan, MemoryBackend};
+use crate::backing::MemoryBackend;
 use crate::device::VirtioMemDevice;
 use crate::event::{ConfigChangeReason, TraceEvent};
 use crate::profile::Profile;
-use crate::properties::DeviceProperties;
 use crate::status::DeviceStatus;
 use crate::wire::Features;
 
@@ -200,13 +199,4 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
 /// `value` rounded up to a multiple of `align` (non-zero), if representable.
 fn round_up(value: u64, align: u64) -> Option<u64> {
     value.div_ceil(align).checked_mul(align)
-}
-
-pub(crate) fn whole_region(properties: &DeviceProperties) -> BlockSpan {
-    BlockSpan {
-        first_block: 0,
-        nb_blocks: properties.block_count(),
-        addr: properties.addr,
-        size: properties.region_size,
-    }
 }

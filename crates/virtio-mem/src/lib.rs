@@ -18,11 +18,18 @@
 //! - [`device`]: state, creation, observation, virtio status and features;
 //! - [`requests`]: PLUG/UNPLUG/UNPLUG_ALL/STATE in the profile's order;
 //! - [`host`]: resize, usable-region rules, resets, busy, removal;
-//! - [`backing`]: host-memory hooks and a simulated, access-checking memory;
+//! - [`backing`]: host-memory hooks and a simulated, access-counting memory;
+//! - [`guest`]: guest reads and writes of the region, judged by the device;
 //! - [`queue`]: descriptor chains and the request virtqueue (sans-IO);
 //! - [`transport`]: the driver-facing transport trait and an in-process
 //!   implementation;
 //! - [`event`]: trace events and notifications.
+//!
+//! Data flows one way through the modules: the wire layer (`wire`, `config`,
+//! `bitmap`, `status`, `profile`, `event`) imports nothing else; `backing`
+//! and `properties` build on it; `device` holds the state; `requests`,
+//! `host`, `guest` and `queue` act on a device; `transport` drives a device
+//! through its queue. No module imports one that comes later.
 //!
 //! ```
 //! use virtio_mem::{
@@ -57,6 +64,7 @@ pub mod bitmap;
 pub mod config;
 pub mod device;
 pub mod event;
+pub mod guest;
 pub mod host;
 pub mod profile;
 pub mod properties;

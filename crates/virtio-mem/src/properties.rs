@@ -98,6 +98,17 @@ impl DeviceProperties {
         }
     }
 
+    /// The whole region as one span of blocks (what the backend discards
+    /// at creation and on UNPLUG_ALL).
+    pub const fn whole_region(&self) -> crate::backing::BlockSpan {
+        crate::backing::BlockSpan {
+            first_block: 0,
+            nb_blocks: self.block_count(),
+            addr: self.addr,
+            size: self.region_size,
+        }
+    }
+
     /// Checks the properties in the reference device's order (node, block
     /// size, alignment of the sizes and the address), then what the profile
     /// adds.

@@ -6,7 +6,6 @@ use crate::backing::{BlockSpan, MemoryBackend};
 use crate::bitmap::RangeFill;
 use crate::device::VirtioMemDevice;
 use crate::event::TraceEvent;
-use crate::host::whole_region;
 use crate::profile::{PlugCheckOrder, Profile};
 use crate::wire::{BlockRange, BlockState, Request, Response};
 
@@ -137,7 +136,7 @@ impl<B: MemoryBackend> VirtioMemDevice<B> {
     /// shrinking allowed, and ACK without a config interrupt.
     pub(crate) fn unplug_all(&mut self) -> Response {
         let profile = self.profile();
-        let whole = whole_region(&self.properties);
+        let whole = self.properties.whole_region();
         match profile {
             Profile::Qemu { .. } => {
                 if self.plugged_size != 0 {

@@ -395,3 +395,34 @@ mod tests {
         assert_eq!(Request::decode(&bytes), Err(RequestDecodeError::UnknownType { request_type: 4 }));
     }
 }
+
+/// A descriptor chain the device cannot process: it is dropped without
+/// completion (device spec §4.3 steps 1–3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
+pub enum ProtocolViolation {
+    /// Fewer than 24 device-readable bytes.
+    #[error("request has {readable} readable bytes, {REQUEST_SIZE} needed")]
+    RequestTooShort {
+        /// Readable bytes in the chain (or in its first descriptor, for the
+        /// profiles that only look there).
+        readable: usize,
+    },
+    /// The request descriptor is not exactly 24 bytes (cloud-hypervisor).
+    #[error("request descriptor is {len} bytes, exactly {REQUEST_SIZE} required")]
+    RequestDescriptorLength {
+        /// Its length.
+        len: usize,
+    },
+    /// Fewer than 10 device-writable bytes.
+    #[error("response buffer has {writable} writable bytes, {RESPONSE_SIZE} needed")]
+    ResponseTooSmall {
+        /// Writable bytes available.
+        writable: usize,
+    },
+    /// The request type is not 0..=3.
+    #[error("unknown request type {request_type}")]
+    UnknownRequestType {
+        /// The type found.
+        request_type: u16,
+    },
+}
