@@ -31,10 +31,29 @@ pub struct Exchange {
     pub response: [u8; 10],
 }
 
+/// What a test makes the transport do instead of (or besides) passing
+/// requests to the device.
+#[derive(Default)]
+pub struct Script {
+    /// Answers to give instead of the device's: `Some(type)` answers that
+    /// type without the device seeing the request; `None` passes it on.
+    pub answers: std::collections::VecDeque<Option<u16>>,
+    /// The next submits fail at the transport (queueing failure).
+    pub failing_submits: u32,
+    /// After the request with this number (1-based, counted from the
+    /// script's creation) is answered, run the action on the device.
+    pub after: Vec<(usize, Box<dyn FnOnce(&mut Device)>)>,
+    /// Config fields (by offset) the driver reads differently.
+    pub config: std::collections::BTreeMap<usize, u64>,
+    /// Requests seen.
+    pub seen: usize,
+}
+
 /// A transport shared with the guest memory, recording every exchange.
 pub struct Recording {
     inner: Shared,
     pub log: Rc<RefCell<Vec<Exchange>>>,
+    pub script: Rc<RefCell<Script>>,
 }
 
 impl VirtioMemTransport for Recording {
@@ -51,13 +70,41 @@ impl VirtioMemTransport for Recording {
         self.inner.borrow_mut().set_status(status)
     }
     fn read_config(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), TransportError> {
+        if let Some(v) = self.script.borrow().config.get(&offset) {
+            let bytes = v.to_le_bytes();
+            buf.copy_from_slice(&bytes[..buf.len()]);
+            return Ok(());
+        }
         self.inner.borrow_mut().read_config(offset, buf)
     }
     fn write_config(&mut self, offset: usize, data: &[u8]) -> Result<(), TransportError> {
         self.inner.borrow_mut().write_config(offset, data)
     }
     fn submit(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
-        let r = self.inner.borrow_mut().submit(request, response);
+        let mut script = self.script.borrow_mut();
+        if script.failing_submits > 0 {
+            script.failing_submits -= 1;
+            return Err(TransportError::NotReady(virtio_mem::queue::NotReady::NeedsReset));
+        }
+        script.seen += 1;
+        let seen = script.seen;
+        let r = match script.answers.pop_front().flatten() {
+            Some(t) => {
+                response.fill(0);
+                response[0..2].copy_from_slice(&t.to_le_bytes());
+                Ok(10)
+            }
+            None => self.inner.borrow_mut().submit(request, response),
+        };
+        let due: Vec<_> = {
+            let (now, later): (Vec<_>, Vec<_>) = script.after.drain(..).partition(|(n, _)| *n == seen);
+            script.after = later;
+            now
+        };
+        drop(script);
+        for (_, action) in due {
+            action(self.inner.borrow_mut().device_mut());
+        }
         let mut req = [0u8; 24];
         req.copy_from_slice(&request[..24]);
         let mut resp = [0u8; 10];
@@ -104,6 +151,7 @@ pub struct Guest {
     pub drivers: Vec<VirtioMemDriver<Recording>>,
     pub devices: Vec<Shared>,
     pub logs: Vec<Rc<RefCell<Vec<Exchange>>>>,
+    pub scripts: Vec<Rc<RefCell<Script>>>,
 }
 
 /// The spec's worked example (§17.1): boot RAM up to 0x13fffffff (1 MiB
@@ -120,7 +168,13 @@ pub fn worked_example_config() -> HotplugConfig {
 impl Guest {
     pub fn new(config: HotplugConfig) -> Guest {
         let mem = GuestMemory { devices: Vec::new(), other: SparseMemory::new() };
-        Guest { os: HotplugSystem::new(config, mem), drivers: Vec::new(), devices: Vec::new(), logs: Vec::new() }
+        Guest {
+            os: HotplugSystem::new(config, mem),
+            drivers: Vec::new(),
+            devices: Vec::new(),
+            logs: Vec::new(),
+            scripts: Vec::new(),
+        }
     }
 
     /// Adds a device `virtio<index>` with `properties`, not yet probed.
@@ -130,10 +184,12 @@ impl Guest {
         let shared: Shared = Rc::new(RefCell::new(InProcessTransport::new(device)));
         let log = Rc::new(RefCell::new(Vec::new()));
         self.os.memory_mut().devices.push((start, size, shared.clone()));
-        let transport = Recording { inner: shared.clone(), log: log.clone() };
+        let script = Rc::new(RefCell::new(Script::default()));
+        let transport = Recording { inner: shared.clone(), log: log.clone(), script: script.clone() };
         self.drivers.push(VirtioMemDriver::new(transport, config));
         self.devices.push(shared);
         self.logs.push(log);
+        self.scripts.push(script);
         self.drivers.len() - 1
     }
 
@@ -146,16 +202,20 @@ impl Guest {
         };
         let log = Rc::new(RefCell::new(Vec::new()));
         self.os.memory_mut().devices.push((start, size, shared.clone()));
-        self.drivers.push(VirtioMemDriver::new(Recording { inner: shared.clone(), log: log.clone() }, config));
+        let script = Rc::new(RefCell::new(Script::default()));
+        let transport = Recording { inner: shared.clone(), log: log.clone(), script: script.clone() };
+        self.drivers.push(VirtioMemDriver::new(transport, config));
         self.devices.push(shared);
         self.logs.push(log);
+        self.scripts.push(script);
         self.drivers.len() - 1
     }
 
     /// Replaces driver `i` with a fresh instance on the same device (a
     /// module reload, or a new kernel after kexec).
     pub fn rebind(&mut self, i: usize, config: DriverConfig) {
-        let transport = Recording { inner: self.devices[i].clone(), log: self.logs[i].clone() };
+        let transport =
+            Recording { inner: self.devices[i].clone(), log: self.logs[i].clone(), script: self.scripts[i].clone() };
         self.drivers[i] = VirtioMemDriver::new(transport, config);
     }
 
@@ -180,6 +240,11 @@ impl Guest {
         self.with_device(i, |d| d.resize(size)).expect("valid resize");
         self.drivers[i].handle_interrupts();
         self.settle();
+    }
+
+    /// The script of driver `i`'s transport.
+    pub fn script(&self, i: usize) -> std::cell::RefMut<'_, Script> {
+        self.scripts[i].borrow_mut()
     }
 
     /// Runs every driver's pending work until none is pending.
