@@ -327,7 +327,7 @@ fn item6_an_unplugged_block_that_cannot_be_removed_is_retried() {
 
 #[test]
 fn item7_onlining_is_vetoed_unless_the_block_is_ready() {
-    use virtio_mem_driver::{HotplugHooks, MemoryEvent, MemoryNotify, NotifyResult, PageOps};
+    use virtio_mem_driver::{MemoryEvent, MemoryNotify, NotifyResult, PageOps};
     struct NoPages(Vec<String>);
     impl PageOps for NoPages {
         fn online_to_allocator(&mut self, _: u64, _: u32) {}

@@ -31,6 +31,9 @@ pub struct Exchange {
     pub response: [u8; 10],
 }
 
+/// Something the host does to the device.
+pub type DeviceAction = Box<dyn FnOnce(&mut Device)>;
+
 /// What a test makes the transport do instead of (or besides) passing
 /// requests to the device.
 #[derive(Default)]
@@ -42,7 +45,7 @@ pub struct Script {
     pub failing_submits: u32,
     /// After the request with this number (1-based, counted from the
     /// script's creation) is answered, run the action on the device.
-    pub after: Vec<(usize, Box<dyn FnOnce(&mut Device)>)>,
+    pub after: Vec<(usize, DeviceAction)>,
     /// Config fields (by offset) the driver reads differently.
     pub config: std::collections::BTreeMap<usize, u64>,
     /// Requests seen.
