@@ -238,3 +238,27 @@ fn bbm_example() {
     assert_eq!(g.block_states(40).len(), 8);
     g.check_invariants();
 }
+
+/// The founding rule (§11.1, M33): from the probe on, the parent claim
+/// (SYSTEM_RAM | EXCLUSIVE, not busy) makes `/dev/mem` refuse every page of
+/// the region, plugged or not, under `iomem=strict` and `iomem=relaxed`,
+/// through plug, unplug and an unload that leaves memory added.
+#[test]
+fn dev_mem_refuses_every_page_at_every_step_of_the_drivers_life() {
+    let mut g = example(OnlineType::OnlineMovable);
+    let refuses = |g: &Guest| check_devmem_refuses(g.os.tree(), ADDR, 4 * GIB);
+    g.probe(0).unwrap();
+    refuses(&g);
+    for size in [GIB, 300 * MIB, 2 * GIB + 2 * MIB, 128 * MIB] {
+        g.resize(0, size);
+        refuses(&g);
+    }
+    g.drivers[0].remove(&mut g.os);
+    refuses(&g);
+    // A driver that never claimed the region leaves it unprotected (the
+    // kernel before the driver loads): the check is not vacuous.
+    let mut bare = Guest::new(worked_example_config());
+    bare.add_device(props(ADDR, 4 * GIB, 2 * MIB), DriverConfig::new(0));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| refuses(&bare)));
+    assert!(r.is_err(), "without the claim, /dev/mem allows the region's pages");
+}
