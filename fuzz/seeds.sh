@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 fixtures=$(cd "$here/../fixtures" && pwd)
 corpus="$here/corpus"
 max_bytes=65536
-all_targets=(procfs_parse infer_flags system_readers virtio_mem_device)
+all_targets=(procfs_parse infer_flags system_readers virtio_mem_device driver_answers)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -209,6 +209,32 @@ gen_virtio_mem_device() {
     local s
     for s in "${seqs[@]}"; do
         printf "$s" | emit virtio_mem_device
+    done
+}
+
+# ---- driver_answers: setup byte + operations --------------------------------
+# Setup: bits 0-1 online type (offline, online, online_kernel, online_movable),
+# 2-3 block size (2M, 4M, 128M, 256M), 4-5 rules (mainline, 6.1, 6.12, 5.12).
+# Ops (op % 8): 00 resize B, 01 forge N ANSWERS, 02 fail a submit, 03 alloc
+# MiB (bit 7 kernel), 04 free N, 05 state BLOCK TYPE, 06 timer, 07 reload.
+gen_driver_answers() {
+    local -a seqs=(
+        # online_movable SBM: grow, fill, shrink, grow, reload
+        '\x03\x00\x80\x03\x20\x00\x20\x00\xff\x07'
+        # offline SBM: grow past the threshold, online two blocks, shrink
+        '\x00\x00\xff\x05\x00\x00\x05\x01\x02\x00\x10'
+        # BUSY twice then the timer twice
+        '\x03\x01\x01\x02\x00\x80\x06\x06'
+        # a forged ERROR breaks the driver; later resizes do nothing
+        '\x03\x01\x00\x03\x00\x80\x00\x20'
+        # BBM 128 MiB blocks: grow, kernel memory, shrink, timer
+        '\x0b\x00\xff\x03\x84\x00\x00\x06'
+        # 5.12 rules, online: grow, user offlines, shrink, reload
+        '\x31\x00\x80\x05\x01\x03\x00\x00\x07\x00\x40'
+    )
+    local s
+    for s in "${seqs[@]}"; do
+        printf "$s" | emit driver_answers
     done
 }
 

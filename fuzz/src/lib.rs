@@ -10,6 +10,8 @@
 //! finding. The input formats (which byte selects what) are documented on
 //! each function and in `README.md`.
 
+pub mod driver;
+
 use std::sync::OnceLock;
 
 use iomem::infer::{self, Arch as InferArch, InferHints};
@@ -27,6 +29,7 @@ pub const TARGETS: &[Target] = &[
     ("infer_flags", infer_flags),
     ("system_readers", system_readers),
     ("virtio_mem_device", virtio_mem_device),
+    ("driver_answers", driver::driver_answers),
 ];
 
 /// One-time setup, called by the binaries before the fuzzing loop, so that

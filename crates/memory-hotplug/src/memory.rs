@@ -46,18 +46,47 @@ impl SparseMemory {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_memory_reads_back_across_unit_edges() {
+        let mut m = SparseMemory::new();
+        m.write(0x1_0009, b"0123456789abcdefXYZ");
+        let mut buf = [0xffu8; 24];
+        m.read(0x1_0005, &mut buf);
+        assert_eq!(&buf[..4], &[0; 4]);
+        assert_eq!(&buf[4..23], b"0123456789abcdefXYZ");
+        assert_eq!(buf[23], 0);
+        assert_eq!(m.resident_bytes(), 32);
+    }
+}
+
 impl PhysMemory for SparseMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let a = addr + i as u64;
-            *b = self.units.get(&(a / 16)).map_or(0, |u| u[(a % 16) as usize]);
+        let mut done = 0;
+        while done < buf.len() {
+            let a = addr + done as u64;
+            let offset = (a % 16) as usize;
+            let n = (16 - offset).min(buf.len() - done);
+            let out = &mut buf[done..done + n];
+            match self.units.get(&(a / 16)) {
+                Some(u) => out.copy_from_slice(&u[offset..offset + n]),
+                None => out.fill(0),
+            }
+            done += n;
         }
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) {
-        for (i, b) in data.iter().enumerate() {
-            let a = addr + i as u64;
-            self.units.entry(a / 16).or_insert([0; 16])[(a % 16) as usize] = *b;
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr + done as u64;
+            let offset = (a % 16) as usize;
+            let n = (16 - offset).min(data.len() - done);
+            self.units.entry(a / 16).or_insert([0; 16])[offset..offset + n].copy_from_slice(&data[done..done + n]);
+            done += n;
         }
     }
 }
