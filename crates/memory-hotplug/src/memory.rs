@@ -46,22 +46,6 @@ impl SparseMemory {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sparse_memory_reads_back_across_unit_edges() {
-        let mut m = SparseMemory::new();
-        m.write(0x1_0009, b"0123456789abcdefXYZ");
-        let mut buf = [0xffu8; 24];
-        m.read(0x1_0005, &mut buf);
-        assert_eq!(&buf[..4], &[0; 4]);
-        assert_eq!(&buf[4..23], b"0123456789abcdefXYZ");
-        assert_eq!(buf[23], 0);
-        assert_eq!(m.resident_bytes(), 32);
-    }
-}
 
 impl PhysMemory for SparseMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) {
@@ -100,4 +84,21 @@ pub(crate) fn tag(alloc: u32, virt: u64) -> [u8; 16] {
     t[4..12].copy_from_slice(&virt.to_le_bytes());
     t[12..16].copy_from_slice(b"gst!");
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_memory_reads_back_across_unit_edges() {
+        let mut m = SparseMemory::new();
+        m.write(0x1_0009, b"0123456789abcdefXYZ");
+        let mut buf = [0xffu8; 24];
+        m.read(0x1_0005, &mut buf);
+        assert_eq!(&buf[..4], &[0; 4]);
+        assert_eq!(&buf[4..23], b"0123456789abcdefXYZ");
+        assert_eq!(buf[23], 0);
+        assert_eq!(m.resident_bytes(), 32);
+    }
 }
