@@ -308,7 +308,9 @@ impl Devmem<'_> {
         if count == 0 {
             return t;
         }
-        let last = p.wrapping_add(count - 1);
+        // The VFS checks cap p below 2^63 and count at 0x7ffff000: no wrap
+        // is possible; saturate anyway rather than wrap.
+        let last = p.saturating_add(count - 1);
         for run in self.page_runs(Range::new(self.page_of(p), self.page_of(last))) {
             if t.first.is_none() {
                 t.first = Some((run.range.start, run.decision));

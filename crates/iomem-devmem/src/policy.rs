@@ -330,7 +330,8 @@ impl<'t> Devmem<'t> {
     /// `page_is_ram`: the busy System RAM resource covering the whole page.
     pub(crate) fn busy_ram_covering(&self, page: u64) -> Option<ResourceId> {
         let ps = self.page_size();
-        let end = page.wrapping_add(ps - 1);
+        // `page` is page-aligned: its last byte never wraps.
+        let end = page | (ps - 1);
         let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
         let mut start = page;
         while start < end {

@@ -108,7 +108,8 @@ impl Mappings {
         let ps = devmem.page_size();
         let start = devmem.page_of(off);
         let pages = len.div_ceil(ps).max(1);
-        let end = start.wrapping_add(pages.saturating_mul(ps)).wrapping_sub(1);
+        // A mapping reaching 2^64 ends at the last address (saturated).
+        let end = start.checked_add(pages.saturating_mul(ps)).map_or(u64::MAX, |e| e - 1);
         let id = MappingId(self.next);
         self.next += 1;
         self.maps.push(Mapping { id, range: Range::new(start, end), mode, zapped: Vec::new() });

@@ -46,7 +46,6 @@ impl SparseMemory {
     }
 }
 
-
 impl PhysMemory for SparseMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) {
         let mut done = 0;
