@@ -761,3 +761,31 @@ fn malformed_annotations_are_reported() {
     let v = d.tree.get(d.lines[0].resource).unwrap();
     assert_eq!((v.name, v.flags.bits(), v.desc), (Some("PCI MMCONFIG 0000 [bus 00-ff]"), 0x8000_0200, Desc::NONE));
 }
+
+#[test]
+fn annotated_rendering_equals_every_recorded_flags_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/kernel");
+    let mut checked = 0;
+    for kernel in std::fs::read_dir(&root).unwrap() {
+        let kernel = kernel.unwrap().path();
+        if !kernel.is_dir() {
+            continue;
+        }
+        for scenario in std::fs::read_dir(&kernel).unwrap() {
+            let scenario = scenario.unwrap().path();
+            if !scenario.is_dir() {
+                continue;
+            }
+            for step in std::fs::read_dir(&scenario).unwrap() {
+                let file = step.unwrap().path().join("observed/iomem-flags.txt");
+                let Ok(text) = std::fs::read(&file) else { continue };
+                let options = ParseOptions { annotations: true, ..ParseOptions::default() };
+                let d = parse(&text, &options).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                let rendered = d.tree.render_annotated(d.root).unwrap();
+                assert_eq!(rendered.as_bytes(), &text[..], "{}", file.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 50, "{checked}");
+}

@@ -256,6 +256,10 @@ impl<M: PhysMemory> HotplugSystem<M> {
                 at = to;
             }
             self.high_memory = self.high_memory.max(r.end);
+        }
+        // The blocks once every boot page is in place (a block may hold
+        // several ranges, in several zones).
+        for r in self.config.boot_ram.clone() {
             for id in r.start / mb..r.end.div_ceil(mb) {
                 let zones = self.zones_in(id * mb, (id + 1) * mb);
                 let zone = if zones.len() == 1 { Some(zones[0]) } else { None };
@@ -418,6 +422,11 @@ impl<M: PhysMemory> HotplugSystem<M> {
             self.timers.remove(d);
         }
         due
+    }
+
+    /// A kernel log line of the kernel itself (not of a device).
+    pub fn log_kernel(&mut self, message: String) {
+        self.log.push(LogLine { level: LogLevel::Warn, device: String::new(), message });
     }
 
     pub(crate) fn push_log(&mut self, level: LogLevel, device: &str, message: core::fmt::Arguments<'_>) {

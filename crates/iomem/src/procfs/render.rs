@@ -71,4 +71,31 @@ impl ResourceTree {
     pub fn proc_ioports(&self) -> String {
         self.render_proc(self.ioport_root(), Reader::Privileged).unwrap_or_default()
     }
+
+    /// The annotated form of the recordings' `observed/iomem-flags.txt`:
+    /// each `/proc` line followed by ` [flags=0xFLAGS DECODED desc=DESC]`
+    /// (what [`super::parse`] reads with [`super::ParseOptions::annotations`]).
+    pub fn render_annotated(&self, root: ResourceId) -> Result<String, Error> {
+        let root_ix = self.ix(root)?;
+        let width = min_width(self.node(root_ix).end);
+        let mut out = String::new();
+        let mut it = crate::tree::Preorder::new(self, root_ix);
+        while let Some((ix, depth)) = it.next_ix() {
+            let n = self.node(ix);
+            let indent = depth.min(MAX_INDENT_DEPTH) * 2;
+            let name = self.names.text(n.name).unwrap_or("<BAD>");
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                out,
+                "{:indent$}{:0width$x}-{:0width$x} : {name} [flags={:#010x} {} desc={}]",
+                "",
+                n.start,
+                n.end,
+                n.flags.bits(),
+                n.flags,
+                n.desc
+            );
+        }
+        Ok(out)
+    }
 }
