@@ -46,6 +46,55 @@ pub(crate) enum Command {
     /// mmap maps, and the System RAM it cannot read (virtio-mem device
     /// regions called out: their unplugged parts must never be touched).
     Safe(SafeArgs),
+    /// Simulate virtio-mem end to end: the host device, the guest driver,
+    /// memory hotplug, /proc/iomem and the /dev/mem policy, step by step in
+    /// virtual time.
+    ///
+    /// With no argument, a built-in story: a VM with 4 GiB of boot RAM and
+    /// a 16 GiB virtio-mem device; the host asks for 8 GiB, a program fills
+    /// memory, the host shrinks to 3 GiB (the driver migrates what it can
+    /// and stops where it must), a tool probes /dev/mem inside the region
+    /// and is refused, the driver is unloaded. SCENARIO is a TOML file
+    /// (docs/scenario.toml shows the format) or a recording of a real
+    /// kernel (a directory with scenario.txt, as fixtures/kernel/*/*/):
+    /// a recording is replayed from its first step and every later step is
+    /// compared with what the real kernel did.
+    ///
+    /// Examples:
+    ///   iomem simulate
+    ///   iomem simulate docs/scenario.toml --trace
+    ///   iomem simulate --replay fixtures/kernel/6.1.0-56-amd64/strict-sbm2M --out /tmp/sim
+    ///   iomem show --root /tmp/sim/c-shrink-300M
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// A scenario file (TOML) or a recording directory; default: the
+    /// built-in story.
+    #[arg(value_name = "SCENARIO", conflicts_with = "replay")]
+    pub(crate) scenario: Option<PathBuf>,
+    /// Replay a recording of a real kernel (a directory with scenario.txt)
+    /// and compare every step; the exit status is 0 only if everything that
+    /// can be known matches.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) replay: Option<PathBuf>,
+    /// Write every step as a captured system under DIR/<step>/ (proc/iomem,
+    /// observed/iomem-flags.txt, sys/devices/system/memory/…,
+    /// observed/requests.log, …): `iomem show --root DIR/<step>` reads it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the whole run as JSON (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print every request and answer, not a summary.
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// How long (virtual seconds) a step waits for the devices to reach
+    /// their requested size, retry timers included.
+    #[arg(long, value_name = "SECONDS", default_value_t = 200)]
+    pub(crate) settle: u64,
 }
 
 /// Which system to read. Shared by every command that reads one.

@@ -22,7 +22,7 @@ pub mod spec;
 mod wiring;
 
 pub use error::SimError;
-pub use machine::{Action, DeviceState, DevmemProbe, Invariant, Machine, StepReport};
+pub use machine::{Action, BlockInfo, DeviceState, DevmemProbe, Invariant, Machine, StepReport};
 pub use replay::{Check, Run, StepConformance, run};
 pub use scenario::{Scenario, Step};
 pub use spec::{DeviceSpec, MachineSpec, SimArch};

@@ -68,6 +68,7 @@ pub enum Action {
     /// A tool probes `/dev/mem` at addresses (open, read, mmap).
     ProbeDevmem {
         /// Addresses.
+        #[serde(serialize_with = "hex_list")]
         addresses: Vec<u64>,
     },
     /// Time passes (timers fire).
@@ -75,6 +76,27 @@ pub enum Action {
         /// Milliseconds.
         ms: u64,
     },
+}
+
+/// Serializes an address as a `0x`-prefixed hex string (JSON readers lose
+/// 64-bit integers above 2^53).
+fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+fn hex_list<S: serde::Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|a| format!("{a:#x}")))
+}
+
+/// One memory block device as sysfs shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockInfo {
+    /// The block number (`memoryN`).
+    pub id: u64,
+    /// `state`.
+    pub state: String,
+    /// `valid_zones`.
+    pub valid_zones: String,
 }
 
 /// A device's sizes as the host sees them.
@@ -85,6 +107,7 @@ pub struct DeviceState {
     /// The guest's name (`virtio0`).
     pub name: String,
     /// Region start.
+    #[serde(serialize_with = "hex")]
     pub addr: u64,
     /// Region size.
     pub region_size: u64,
@@ -126,6 +149,7 @@ pub struct Invariant {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DevmemProbe {
     /// The address.
+    #[serde(serialize_with = "hex")]
     pub address: u64,
     /// `open` result.
     pub open: String,
@@ -153,13 +177,14 @@ pub struct StepReport {
     /// The memory sysfs view.
     #[serde(skip)]
     pub sysfs: SysfsView,
-    /// The memory blocks: (id, state, valid_zones).
-    pub blocks: Vec<(u64, String, String)>,
+    /// The memory blocks.
+    pub blocks: Vec<BlockInfo>,
     /// Each device's sizes.
     pub devices: Vec<DeviceState>,
     /// Kernel log lines of this step (dmesg form, no timestamp).
     pub log: Vec<String>,
-    /// `high_memory` and `max_pfn` after the step.
+    /// `high_memory` after the step.
+    #[serde(serialize_with = "hex")]
     pub high_memory: u64,
     /// MemTotal, bytes.
     pub mem_total: u64,
@@ -227,7 +252,8 @@ impl Machine {
             mem.devices.push((d.addr, d.region_size, shared.clone()));
             slots.push(Slot { spec: d.clone(), shared, driver: None });
         }
-        let os = HotplugSystem::with_tree(config, spec.tree.clone(), mem);
+        let mut os = HotplugSystem::with_tree(config, spec.tree.clone(), mem);
+        os.set_alloc_order(spec.alloc_order);
         let rules = DriverRules::for_profile(&spec.profile);
         Ok(Machine { spec, os, slots, rules, settle_ms: DEFAULT_SETTLE_MS, log_times: Vec::new(), log_reported: 0 })
     }
@@ -495,8 +521,15 @@ impl Machine {
         self.log_reported = self.os.log().len();
         let invariants = self.invariants();
         let sysfs = self.os.sysfs();
-        let blocks =
-            sysfs.blocks.iter().map(|b| (b.id, b.state.trim().to_string(), b.valid_zones.trim().to_string())).collect();
+        let blocks = sysfs
+            .blocks
+            .iter()
+            .map(|b| BlockInfo {
+                id: b.id,
+                state: b.state.trim().to_string(),
+                valid_zones: b.valid_zones.trim().to_string(),
+            })
+            .collect();
         let tree = self.os.tree();
         StepReport {
             name: name.to_string(),

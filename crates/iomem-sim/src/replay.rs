@@ -54,6 +54,7 @@ pub struct Run {
 /// `progress` is told each step's name as it starts.
 pub fn run(scenario: &Scenario, out: Option<&Path>, mut progress: impl FnMut(usize, &str)) -> Result<Run, SimError> {
     let mut machine = Machine::new(scenario.machine.clone())?;
+    machine.set_settle_ms(scenario.settle_ms);
     let mut reports = Vec::new();
     let mut conformance = Vec::new();
     let first_name = match &scenario.recording {

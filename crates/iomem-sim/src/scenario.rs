@@ -32,6 +32,9 @@ pub struct Scenario {
     /// For a recording: its directory and the first step's directory (the
     /// machine's starting state).
     pub recording: Option<(PathBuf, PathBuf)>,
+    /// How long (virtual ms) each step waits for the devices to reach their
+    /// requested size.
+    pub settle_ms: u64,
 }
 
 const MIB: u64 = 1 << 20;
@@ -58,6 +61,7 @@ impl Scenario {
             ],
             machine,
             recording: None,
+            settle_ms: crate::machine::DEFAULT_SETTLE_MS,
         }
     }
 
@@ -134,7 +138,12 @@ impl Scenario {
             }
             steps.push(Step { name: name.clone(), actions });
         }
-        Ok(Scenario { machine, steps, recording: Some((dir.to_path_buf(), first_dir)) })
+        Ok(Scenario {
+            machine,
+            steps,
+            recording: Some((dir.to_path_buf(), first_dir)),
+            settle_ms: crate::machine::DEFAULT_SETTLE_MS,
+        })
     }
 
     /// A scenario file (see `docs/scenario.toml`); `path` names it in
@@ -182,6 +191,11 @@ impl Scenario {
                     format!("{:?}: expected offline, online, online_kernel or online_movable", t.get_ref()),
                 )
             })?;
+        }
+        if let Some(seed) = file.machine.as_ref().and_then(|m| m.seed.as_ref()) {
+            let v = u64::try_from(*seed.get_ref())
+                .map_err(|_| bad(seed.span(), "machine.seed", "a seed is a non-negative integer".into()))?;
+            machine.alloc_order = memory_hotplug::AllocOrder::Seeded(v);
         }
         for (i, d) in file.devices.iter().enumerate() {
             let size = size_of(&d.size, &format!("device[{i}].size"))?;
@@ -302,7 +316,7 @@ impl Scenario {
             }
             steps.push(Step { name, actions: vec![action] });
         }
-        Ok(Scenario { machine, steps, recording: None })
+        Ok(Scenario { machine, steps, recording: None, settle_ms: crate::machine::DEFAULT_SETTLE_MS })
     }
 }
 
@@ -341,6 +355,7 @@ struct FileScenario {
 struct FileMachine {
     root: Option<Spanned<String>>,
     auto_online: Option<Spanned<String>>,
+    seed: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

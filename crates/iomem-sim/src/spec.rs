@@ -66,6 +66,9 @@ pub struct MachineSpec {
     pub online_type: OnlineType,
     /// The virtio-mem devices.
     pub devices: Vec<DeviceSpec>,
+    /// Where the guest's memory use takes its pages (seeded for a
+    /// pseudo-random but reproducible placement).
+    pub alloc_order: memory_hotplug::AllocOrder,
     /// Files of the captured system copied into every simulated step
     /// unchanged (path relative to the root, contents): the command line,
     /// the release, the kernel configuration, lockdown, credentials.
@@ -124,6 +127,7 @@ impl MachineSpec {
                 node: 0,
                 requested_size: 0,
             }],
+            alloc_order: memory_hotplug::AllocOrder::LowestFirst,
             static_files: vec![
                 ("proc/cmdline".into(), format!("{cmdline}\n").into_bytes()),
                 ("proc/sys/kernel/osrelease".into(), format!("{release}\n").into_bytes()),
@@ -214,6 +218,7 @@ impl MachineSpec {
             boot_ram,
             online_type,
             devices: Vec::new(),
+            alloc_order: memory_hotplug::AllocOrder::LowestFirst,
             static_files,
         })
     }

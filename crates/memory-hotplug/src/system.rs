@@ -95,6 +95,17 @@ pub enum AllocOrder {
     LowestFirst,
     /// The highest free pages first (the worst case for unplugging).
     HighestFirst,
+    /// Pageblocks in a pseudo-random order from this seed (deterministic).
+    Seeded(u64),
+}
+
+/// The splitmix64 step: a small, well-mixed deterministic generator.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The memory-hotplug layer of one guest, with its iomem tree.
@@ -685,10 +696,31 @@ impl<M: PhysMemory> HotplugSystem<M> {
     fn free_targets(&self, zones: &[Zone], exclude: (Pfn, Pfn), need: u64) -> Option<Vec<(Pfn, Pfn)>> {
         let mut out = Vec::new();
         let mut got = 0;
+        let chunk = self.config.geometry.pageblock_size / self.config.geometry.page_size;
         for &z in zones {
             let mut runs = self.pages.free_runs(z, exclude);
-            if self.alloc_order == AllocOrder::HighestFirst {
-                runs.reverse();
+            match self.alloc_order {
+                AllocOrder::LowestFirst => {}
+                AllocOrder::HighestFirst => runs.reverse(),
+                AllocOrder::Seeded(seed) => {
+                    // Pageblock-sized pieces in a pseudo-random order: the
+                    // same seed (and the same history) gives the same pages.
+                    let mut pieces: Vec<(Pfn, Pfn)> = Vec::new();
+                    for (s, e) in runs {
+                        let mut at = s;
+                        while at < e {
+                            let to = ((at / chunk) + 1).saturating_mul(chunk).min(e);
+                            pieces.push((at, to));
+                            at = to;
+                        }
+                    }
+                    let mut state = seed ^ u64::from(self.next_alloc).rotate_left(32) ^ need;
+                    for i in (1..pieces.len()).rev() {
+                        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+                        pieces.swap(i, j);
+                    }
+                    runs = pieces;
+                }
             }
             for (s, e) in runs {
                 let take = (e - s).min(need - got);

@@ -4,6 +4,7 @@
 pub(crate) mod check;
 mod safe;
 mod show;
+mod simulate;
 
 use std::io::Write;
 
@@ -15,5 +16,6 @@ pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyho
         Command::Show(args) => show::run(args, out, warn),
         Command::Check(args) => check::run(args, out, warn),
         Command::Safe(args) => safe::run(args, out, warn),
+        Command::Simulate(args) => simulate::run(args, out, warn),
     }
 }

@@ -12,4 +12,5 @@ mod json_schema;
 mod live;
 mod promise;
 mod root;
+mod simulate;
 mod snapshot;
