@@ -46,6 +46,19 @@ pub(crate) enum Command {
     /// mmap maps, and the System RAM it cannot read (virtio-mem device
     /// regions called out: their unplugged parts must never be touched).
     Safe(SafeArgs),
+    /// The memory blocks (/sys/devices/system/memory), as util-linux lsmem
+    /// shows them, and which virtio-mem device each belongs to.
+    ///
+    /// Rows merge consecutive blocks of equal state and zones, exactly as
+    /// `lsmem -o RANGE,SIZE,STATE,BLOCK,ZONES` does; --all gives one row per
+    /// block. The DEVICE column (which lsmem cannot show) comes from
+    /// /proc/iomem: the virtio-mem device region holding the row.
+    ///
+    /// Examples:
+    ///   iomem blocks
+    ///   iomem blocks --sysroot /mnt/capture --all
+    ///   iomem blocks --example --json
+    Blocks(BlocksArgs),
     /// Simulate virtio-mem end to end: the host device, the guest driver,
     /// memory hotplug, /proc/iomem and the /dev/mem policy, step by step in
     /// virtual time.
@@ -66,6 +79,22 @@ pub(crate) enum Command {
     ///   iomem simulate --replay fixtures/kernel/6.1.0-56-amd64/strict-sbm2M --out /tmp/sim
     ///   iomem show --root /tmp/sim/c-shrink-300M
     Simulate(SimulateArgs),
+}
+
+/// Arguments of `blocks`.
+#[derive(Debug, Args)]
+pub(crate) struct BlocksArgs {
+    /// The system to read (not a --file dump: a dump has no memory blocks).
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// One row per memory block instead of merged rows.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print JSON: `{"memory": [{"start", "end", "size", "state", "blocks":
+    /// [first, last], "zones": [...], "device"}, ...]}` with numbers as
+    /// integers (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `simulate`.
@@ -108,8 +137,9 @@ pub(crate) struct SourceArgs {
     pub(crate) file: Option<PathBuf>,
     /// A captured system: a directory that mirrors / (DIR/proc/iomem,
     /// DIR/proc/cmdline, DIR/proc/sys/kernel/osrelease,
-    /// DIR/boot/config-RELEASE, ...).
-    #[arg(long, value_name = "DIR")]
+    /// DIR/boot/config-RELEASE, DIR/sys/devices/system/memory, ...).
+    /// `--sysroot` is the same (lsmem's spelling).
+    #[arg(long, value_name = "DIR", visible_alias = "sysroot")]
     pub(crate) root: Option<PathBuf>,
     /// The built-in example: a real recorded QEMU pc guest (Debian kernel
     /// 6.1.0-56-amd64, iomem=strict) with a virtio-mem device of 4 GiB at

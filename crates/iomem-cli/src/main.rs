@@ -5,6 +5,7 @@
 //! into one line each on standard error and a non-zero exit status.
 
 mod assume;
+mod blocks;
 mod cli;
 mod commands;
 mod facts;

@@ -1,6 +1,7 @@
 //! The commands. Each takes its arguments and two writers (results, and
 //! warnings for standard error) so that tests and the binary share one path.
 
+mod blocks;
 pub(crate) mod check;
 mod safe;
 mod show;
@@ -17,5 +18,6 @@ pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyho
         Command::Check(args) => check::run(args, out, warn),
         Command::Safe(args) => safe::run(args, out, warn),
         Command::Simulate(args) => simulate::run(args, out, warn),
+        Command::Blocks(args) => blocks::run(args, out, warn),
     }
 }

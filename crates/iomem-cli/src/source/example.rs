@@ -35,9 +35,81 @@ const FILES: &[(&str, &str)] = &[
     recorded!("sys/kernel/security/lockdown"),
     recorded!("observed/iomem-flags.txt"),
     recorded!("observed/kernel-functions.tsv"),
+    recorded!("sys/devices/system/memory/block_size_bytes"),
+    recorded!("sys/devices/system/memory/auto_online_blocks"),
+    recorded!("sys/devices/system/memory/memory0/state"),
+    recorded!("sys/devices/system/memory/memory0/phys_index"),
+    recorded!("sys/devices/system/memory/memory0/valid_zones"),
+    recorded!("sys/devices/system/memory/memory1/state"),
+    recorded!("sys/devices/system/memory/memory1/phys_index"),
+    recorded!("sys/devices/system/memory/memory1/valid_zones"),
+    recorded!("sys/devices/system/memory/memory2/state"),
+    recorded!("sys/devices/system/memory/memory2/phys_index"),
+    recorded!("sys/devices/system/memory/memory2/valid_zones"),
+    recorded!("sys/devices/system/memory/memory3/state"),
+    recorded!("sys/devices/system/memory/memory3/phys_index"),
+    recorded!("sys/devices/system/memory/memory3/valid_zones"),
+    recorded!("sys/devices/system/memory/memory4/state"),
+    recorded!("sys/devices/system/memory/memory4/phys_index"),
+    recorded!("sys/devices/system/memory/memory4/valid_zones"),
+    recorded!("sys/devices/system/memory/memory5/state"),
+    recorded!("sys/devices/system/memory/memory5/phys_index"),
+    recorded!("sys/devices/system/memory/memory5/valid_zones"),
+    recorded!("sys/devices/system/memory/memory6/state"),
+    recorded!("sys/devices/system/memory/memory6/phys_index"),
+    recorded!("sys/devices/system/memory/memory6/valid_zones"),
+    recorded!("sys/devices/system/memory/memory7/state"),
+    recorded!("sys/devices/system/memory/memory7/phys_index"),
+    recorded!("sys/devices/system/memory/memory7/valid_zones"),
+    recorded!("sys/devices/system/memory/memory8/state"),
+    recorded!("sys/devices/system/memory/memory8/phys_index"),
+    recorded!("sys/devices/system/memory/memory8/valid_zones"),
+    recorded!("sys/devices/system/memory/memory9/state"),
+    recorded!("sys/devices/system/memory/memory9/phys_index"),
+    recorded!("sys/devices/system/memory/memory9/valid_zones"),
+    recorded!("sys/devices/system/memory/memory10/state"),
+    recorded!("sys/devices/system/memory/memory10/phys_index"),
+    recorded!("sys/devices/system/memory/memory10/valid_zones"),
+    recorded!("sys/devices/system/memory/memory11/state"),
+    recorded!("sys/devices/system/memory/memory11/phys_index"),
+    recorded!("sys/devices/system/memory/memory11/valid_zones"),
+    recorded!("sys/devices/system/memory/memory12/state"),
+    recorded!("sys/devices/system/memory/memory12/phys_index"),
+    recorded!("sys/devices/system/memory/memory12/valid_zones"),
+    recorded!("sys/devices/system/memory/memory13/state"),
+    recorded!("sys/devices/system/memory/memory13/phys_index"),
+    recorded!("sys/devices/system/memory/memory13/valid_zones"),
+    recorded!("sys/devices/system/memory/memory14/state"),
+    recorded!("sys/devices/system/memory/memory14/phys_index"),
+    recorded!("sys/devices/system/memory/memory14/valid_zones"),
+    recorded!("sys/devices/system/memory/memory15/state"),
+    recorded!("sys/devices/system/memory/memory15/phys_index"),
+    recorded!("sys/devices/system/memory/memory15/valid_zones"),
+    recorded!("sys/devices/system/memory/memory32/state"),
+    recorded!("sys/devices/system/memory/memory32/phys_index"),
+    recorded!("sys/devices/system/memory/memory32/valid_zones"),
+    recorded!("sys/devices/system/memory/memory33/state"),
+    recorded!("sys/devices/system/memory/memory33/phys_index"),
+    recorded!("sys/devices/system/memory/memory33/valid_zones"),
+    recorded!("sys/devices/system/memory/memory34/state"),
+    recorded!("sys/devices/system/memory/memory34/phys_index"),
+    recorded!("sys/devices/system/memory/memory34/valid_zones"),
 ];
 
 /// An embedded file by its path relative to the system root.
 pub(crate) fn file(rel: &str) -> Option<&'static str> {
     FILES.iter().find(|(name, _)| *name == rel).map(|(_, text)| *text)
+}
+
+/// The names in an embedded directory (`None` if there is none).
+pub(crate) fn list(rel: &str) -> Option<Vec<String>> {
+    let prefix = format!("{}/", rel.trim_end_matches('/'));
+    let mut names: Vec<String> = FILES
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix(&prefix))
+        .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    (!names.is_empty()).then_some(names)
 }

@@ -194,6 +194,35 @@ impl Source {
         read_optional(&path)
     }
 
+    /// The names in a directory of the system (`None` if it has no such
+    /// directory; a `--file` source has none).
+    pub(crate) fn list(&self, rel: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let path = match self {
+            Source::Live => Path::new("/").join(rel),
+            Source::Root(dir) => {
+                if !dir.is_dir() {
+                    return Err(SourceError::NotADirectory { path: dir.display().to_string() });
+                }
+                dir.join(rel)
+            }
+            Source::File(_) => return Ok(None),
+            Source::Example => return Ok(example::list(rel)),
+        };
+        match std::fs::read_dir(&path) {
+            Ok(entries) => {
+                let mut names = Vec::new();
+                for e in entries {
+                    let e = e.map_err(|e| io_error(&path, e))?;
+                    names.push(e.file_name().to_string_lossy().into_owned());
+                }
+                names.sort();
+                Ok(Some(names))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
     /// True if the system has a file (errors count as absent).
     pub(crate) fn has(&self, rel: &str) -> bool {
         match self {

@@ -3,6 +3,7 @@
 //! `fixtures/iomem/`) and checks what it prints. One test binary with
 //! modules, to keep linking cheap.
 
+mod blocks;
 mod check;
 mod common;
 mod example;
