@@ -220,6 +220,10 @@ pub struct Machine {
     /// Log lines already reported, and each line's timestamp.
     log_times: Vec<u64>,
     log_reported: usize,
+    /// The devices the driver is bound to, in the order they were bound:
+    /// unloading the module detaches them last-bound first, as the driver
+    /// core does (and as the kernel's log shows).
+    bound: Vec<usize>,
 }
 
 /// How long a step waits (virtual time) for a resize to complete: long
@@ -255,7 +259,16 @@ impl Machine {
         let mut os = HotplugSystem::with_tree(config, spec.tree.clone(), mem);
         os.set_alloc_order(spec.alloc_order);
         let rules = DriverRules::for_profile(&spec.profile);
-        Ok(Machine { spec, os, slots, rules, settle_ms: DEFAULT_SETTLE_MS, log_times: Vec::new(), log_reported: 0 })
+        Ok(Machine {
+            spec,
+            os,
+            slots,
+            rules,
+            settle_ms: DEFAULT_SETTLE_MS,
+            log_times: Vec::new(),
+            log_reported: 0,
+            bound: Vec::new(),
+        })
     }
 
     /// The spec.
@@ -301,12 +314,18 @@ impl Machine {
         match action {
             Action::Observe => {}
             Action::LoadDriver { device } => {
+                // A device the driver is already bound to stays as it is.
                 for i in self.device_set(*device).map_err(err)? {
-                    self.load_driver(i);
+                    if self.slots[i].driver.is_none() {
+                        self.load_driver(i);
+                    }
                 }
             }
             Action::UnloadDriver { device } => {
-                for i in self.device_set(*device).map_err(err)? {
+                let chosen = self.device_set(*device).map_err(err)?;
+                let order: Vec<usize> = self.bound.iter().rev().copied().filter(|i| chosen.contains(i)).collect();
+                for i in order {
+                    self.bound.retain(|&b| b != i);
                     if let Some(mut d) = self.slots[i].driver.take() {
                         d.remove(&mut self.os);
                     }
@@ -365,6 +384,7 @@ impl Machine {
         // reported it in the log).
         if driver.probe(&mut self.os).is_ok() {
             self.slots[i].driver = Some(driver);
+            self.bound.push(i);
         }
     }
 
