@@ -16,6 +16,12 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// Options that contradict each other in a way clap's declarations cannot
+/// say: reported like clap's usage errors, with exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -213,6 +219,13 @@ pub(crate) struct ShowArgs {
     /// without it).
     #[arg(long)]
     pub(crate) ioports: bool,
+    /// Add each resource's /dev/mem verdicts: what a whole-page read and an
+    /// mmap get on its pages through a descriptor opened O_RDWR without
+    /// O_SYNC (`ok`, `zeros`, an errno, `mixed` when its pages differ: `iomem
+    /// check START-END` lists them; `?` when the verdict rests on an
+    /// estimate), on this configuration (--assume changes it).
+    #[arg(long, conflicts_with = "ioports")]
+    pub(crate) verdicts: bool,
 }
 
 /// The system every command reads, and how to read it.

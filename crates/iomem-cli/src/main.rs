@@ -15,6 +15,7 @@ mod model;
 mod output;
 mod source;
 mod system;
+mod verdicts;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("iomem: error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<cli::UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -6,6 +6,7 @@ use iomem::procfs::DumpKind;
 use iomem::{Desc, ExclusiveParams, ExclusiveReason, Flags, Preorder, ResourceId, ResourceTree};
 
 use crate::system::System;
+use crate::verdicts::{RowVerdicts, VerdictIndex};
 
 /// Whether `iomem_is_exclusive` refuses every page of a resource under one
 /// setting of `strict_iomem_checks`.
@@ -54,6 +55,8 @@ pub(crate) struct Row {
     pub(crate) rule: &'static str,
     /// `/dev/mem` exclusivity (iomem only).
     pub(crate) exclusive: Option<Exclusive>,
+    /// The read and mmap verdicts on its pages (`--verdicts` only).
+    pub(crate) verdicts: Option<RowVerdicts>,
 }
 
 impl Row {
@@ -69,6 +72,8 @@ impl Row {
 pub(crate) struct Report<'a> {
     /// The system (tree, flags, facts, assumptions).
     pub(crate) sys: &'a System,
+    /// The `/dev/mem` verdicts of the whole space, when asked for.
+    pub(crate) verdicts: Option<&'a VerdictIndex>,
 }
 
 impl<'a> Report<'a> {
@@ -84,6 +89,7 @@ impl<'a> Report<'a> {
         let io_strict = sys.facts.io_strict.value;
         Rows {
             sys,
+            verdicts: self.verdicts,
             walk: dump.tree.preorder(dump.root).ok(),
             inherited: Vec::new(),
             iomem: dump.kind != DumpKind::Ioports,
@@ -102,6 +108,7 @@ impl<'a> Report<'a> {
 /// The rows of a [`Report`], computed on the fly (constant work per row).
 pub(crate) struct Rows<'a> {
     sys: &'a System,
+    verdicts: Option<&'a VerdictIndex>,
     walk: Option<Preorder<'a>>,
     /// Exclusivity of the ancestors of the current resource, by depth.
     inherited: Vec<Exclusive>,
@@ -141,6 +148,7 @@ impl Iterator for Rows<'_> {
                 desc_assumed: info.is_some_and(|i| !i.desc_known),
                 rule: info.map_or("", |i| i.rule),
                 exclusive,
+                verdicts: self.verdicts.map(|v| v.of(view.range.start, view.range.end)),
             });
         }
     }

@@ -4,18 +4,27 @@ use std::io::Write;
 
 use anyhow::Context;
 use iomem::procfs::{NoteKind, Reader, min_width};
+use iomem_devmem::Devmem;
 
 use crate::cli::{Format, ShowArgs};
 use crate::commands::check::load_with_assumptions;
 use crate::model::Report;
 use crate::output::{json, text};
 use crate::source::{OBSERVED_FLAGS, Source};
+use crate::verdicts::VerdictIndex;
 
 /// Runs `show`.
 pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
     let sys = load_with_assumptions(&args.system, args.ioports, warn)?;
     let dump = &sys.dump;
     let format = args.format();
+    if format == Format::Proc && args.verdicts {
+        return Err(crate::cli::UsageError(
+            "--verdicts adds a column, and --format proc prints the kernel's own text: use the default format or --json"
+                .to_string(),
+        )
+        .into());
+    }
     if format == Format::Proc {
         for n in &dump.notes {
             let what = note_text(n.what);
@@ -44,7 +53,8 @@ pub(crate) fn run(args: &ShowArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
         )?;
     }
     let width = min_width(dump.tree.get(dump.root).map(|r| r.range.end).unwrap_or(u64::MAX));
-    let report = Report { sys: &sys };
+    let index = args.verdicts.then(|| VerdictIndex::new(&Devmem::new(&sys.dump.tree, sys.policy.clone())));
+    let report = Report { sys: &sys, verdicts: index.as_ref() };
     match format {
         Format::Json => json::write(&report, out)?,
         Format::Text | Format::Proc => text::write(&report, width, out)?,

@@ -15,6 +15,7 @@ use super::{Streamed, flag_names};
 use crate::facts::arch_name;
 use crate::flaginfo::assumed_names;
 use crate::model::{ExclusiveUnder, Report, Row, Rows, reason_name};
+use crate::verdicts::{RowVerdicts, Verdict};
 
 /// The version of the documented schema.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -68,6 +69,27 @@ struct ResourceJson {
     assumed: Vec<String>,
     rule: &'static str,
     exclusive: Option<ExclusiveJson>,
+    verdicts: Option<VerdictsJson>,
+}
+
+/// `show --verdicts`: what a whole-page read and an mmap get.
+#[derive(Serialize)]
+struct VerdictsJson {
+    read: &'static str,
+    read_uncertain: bool,
+    mmap: &'static str,
+    mmap_uncertain: bool,
+}
+
+impl From<RowVerdicts> for VerdictsJson {
+    fn from(v: RowVerdicts) -> VerdictsJson {
+        let split = |v: Verdict| match v {
+            Verdict::Same { result, uncertain } => (result, uncertain),
+            Verdict::Mixed => ("mixed", false),
+        };
+        let ((read, read_uncertain), (mmap, mmap_uncertain)) = (split(v.read), split(v.mmap));
+        VerdictsJson { read, read_uncertain, mmap, mmap_uncertain }
+    }
 }
 
 #[derive(Serialize)]
@@ -108,6 +130,7 @@ fn resource(row: &Row) -> ResourceJson {
         assumed,
         rule: row.rule,
         exclusive: row.exclusive.map(|e| ExclusiveJson { strict: e.strict.into(), relaxed: e.relaxed.into() }),
+        verdicts: row.verdicts.map(VerdictsJson::from),
     }
 }
 

@@ -17,6 +17,9 @@ use crate::source::{EXAMPLE_PROVENANCE, Source};
 
 /// The legend of an iomem tree.
 const LEGEND: &str = "Legend: X /dev/mem-exclusive even with iomem=relaxed; x exclusive with strict checks only; FLAG? assumed; ~ rounded";
+/// The legend of the `--verdicts` column.
+const LEGEND_VERDICTS: &str = "Verdicts: READ/MMAP of whole pages, O_RDWR without O_SYNC: ok, zeros or errno;\n\
+                               mixed: the pages differ (iomem check START-END lists them); ?: an estimate decided";
 /// The legend of an ioports tree.
 const LEGEND_IOPORTS: &str = "Legend: FLAG? assumed (flags are not in /proc/ioports)";
 
@@ -37,12 +40,11 @@ pub(crate) fn write(report: &Report<'_>, width: usize, out: &mut (impl Write + ?
             line.push(' ');
         }
         let range = range(&row, width);
-        line.push_str(&format!(
-            "{range:range_width$}  {:>9}  {}  [{}]",
-            human(row.len()),
-            escape_name(row.name.as_deref()),
-            flags(&row)
-        ));
+        line.push_str(&format!("{range:range_width$}  {:>9}  ", human(row.len())));
+        if let Some(v) = row.verdicts {
+            line.push_str(&format!("{:<13}  ", format!("{}/{}", v.read.text(), v.mmap.text())));
+        }
+        line.push_str(&format!("{}  [{}]", escape_name(row.name.as_deref()), flags(&row)));
         if let Some(note) = note(&row) {
             line.push_str("  ");
             line.push_str(note);
@@ -52,7 +54,11 @@ pub(crate) fn write(report: &Report<'_>, width: usize, out: &mut (impl Write + ?
         }
         writeln!(out, "{line}")?;
     }
-    writeln!(out, "{}", if iomem { LEGEND } else { LEGEND_IOPORTS })
+    writeln!(out, "{}", if iomem { LEGEND } else { LEGEND_IOPORTS })?;
+    if report.verdicts.is_some() {
+        writeln!(out, "{LEGEND_VERDICTS}")?;
+    }
+    Ok(())
 }
 
 fn header(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io::Result<()> {

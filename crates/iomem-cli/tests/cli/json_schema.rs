@@ -134,6 +134,13 @@ fn example_matches_the_schema() {
 }
 
 #[test]
+fn verdicts_match_the_schema() {
+    let doc = iomem(&["show", "--example", "--json", "--verdicts"]).json();
+    assert!(doc["resources"].as_array().unwrap().iter().all(|r| r["verdicts"]["read"].is_string()));
+    check(&doc, "--example --verdicts");
+}
+
+#[test]
 fn plain_dumps_match_the_schema() {
     for prefix in ["003", "017", "025", "041", "045"] {
         let path = dump(prefix);

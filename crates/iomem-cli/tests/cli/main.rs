@@ -15,3 +15,4 @@ mod promise;
 mod root;
 mod simulate;
 mod snapshot;
+mod verdicts;
