@@ -9,11 +9,26 @@ use iomem::infer::Arch;
 
 /// The Linux physical address map (/proc/iomem), exactly as the kernel keeps it.
 #[derive(Debug, Parser)]
-#[command(name = "iomem", version, propagate_version = true)]
+#[command(
+    name = "iomem",
+    version,
+    propagate_version = true,
+    max_term_width = 80,
+    after_help = "Examples:\n  iomem show --example             the annotated map of a recorded VM\n  \
+                  sudo iomem check 0xfed00000       why /dev/mem refuses (or allows) an address\n  \
+                  sudo iomem safe                   what a memory-acquisition tool may read\n  \
+                  iomem blocks                      memory blocks, as lsmem shows them\n  \
+                  iomem simulate                    a virtio-mem resize, step by step\n\n\
+                  Each command has its own --help with examples; `iomem man` prints the manual."
+)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Colour the human output: auto (on a terminal, unless NO_COLOR is
+    /// set), always, never. JSON and --format proc are never coloured.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub(crate) color: crate::output::color::ColorChoice,
 }
 
 /// Options that contradict each other in a way clap's declarations cannot
@@ -33,10 +48,14 @@ pub(crate) enum Command {
     /// /proc/iomem does not show flags) and the regions /dev/mem refuses
     /// (iomem_is_exclusive). Reading the live file needs CAP_SYS_ADMIN
     /// (root): everybody else gets zeros.
+    #[command(
+        after_help = "Examples:\n  iomem show --example\n  sudo iomem show --verdicts\n  iomem show --root /tmp/sim/shrink-3G --json\n  iomem show --file dump.txt --format proc"
+    )]
     Show(ShowArgs),
-    /// Explain what /dev/mem does at physical addresses: open, read, write
-    /// and mmap, the rule and the resource that decided, and what would
-    /// change it.
+    /// Explain what /dev/mem does at physical addresses, and why.
+    ///
+    /// For each address: what open, read, write and mmap do, the rule and
+    /// the resource that decided, and what would change it.
     ///
     /// Addresses are hexadecimal (`0x` optional, as /proc/iomem prints
     /// them): ADDR (one byte; mmap of its page), ADDR-END (inclusive) or
@@ -46,28 +65,80 @@ pub(crate) enum Command {
     /// (/boot/config-RELEASE or /proc/config.gz), the lockdown state, the
     /// CPU's address width and the credentials of this very process;
     /// --assume changes any of them ("what if").
+    #[command(
+        after_help = "Examples:\n  sudo iomem check 0xfed00000 0x100000000+2M\n  iomem check --example 0x100000000 0xfe000000\n  iomem check --root DIR --assume iomem=relaxed --json 0-ffffffffffffffff"
+    )]
     Check(CheckArgs),
-    /// List the physical ranges a memory-acquisition tool may read through
-    /// /dev/mem on this system, the ranges that read as zeros, the ranges
-    /// mmap maps, and the System RAM it cannot read (virtio-mem device
-    /// regions called out: their unplugged parts must never be touched).
+    /// List what a memory-acquisition tool may read or map through /dev/mem.
+    ///
+    /// The physical ranges a whole-page read returns, the ranges that read
+    /// as zeros, the ranges mmap maps, and the System RAM it cannot read
+    /// (virtio-mem device regions called out: their unplugged parts must
+    /// never be touched).
+    #[command(
+        after_help = "Examples:\n  sudo iomem safe\n  iomem safe --example --json\n  iomem safe --root DIR --assume STRICT_DEVMEM=n"
+    )]
     Safe(SafeArgs),
-    /// The memory blocks (/sys/devices/system/memory), as util-linux lsmem
+    /// List memory blocks as lsmem does, with their virtio-mem device.
+    ///
+    /// The memory blocks of /sys/devices/system/memory, as util-linux lsmem
     /// shows them, and which virtio-mem device each belongs to.
     ///
     /// Rows merge consecutive blocks of equal state and zones, exactly as
     /// `lsmem -o RANGE,SIZE,STATE,BLOCK,ZONES` does; --all gives one row per
     /// block. The DEVICE column (which lsmem cannot show) comes from
     /// /proc/iomem: the virtio-mem device region holding the row.
-    ///
-    /// Examples:
-    ///   iomem blocks
-    ///   iomem blocks --sysroot /mnt/capture --all
-    ///   iomem blocks --example --json
+    #[command(
+        after_help = "Examples:\n  iomem blocks\n  iomem blocks --sysroot /mnt/capture --all\n  iomem blocks --example --json"
+    )]
     Blocks(BlocksArgs),
-    /// Simulate virtio-mem end to end: the host device, the guest driver,
-    /// memory hotplug, /proc/iomem and the /dev/mem policy, step by step in
-    /// virtual time.
+    /// Draw the physical address map as an SVG picture.
+    ///
+    /// Every resource as a box nested in its parent, coloured by kind (RAM, kernel, reserved
+    /// and firmware, PCI, device, virtio-mem plugged and unplugged), the
+    /// /dev/mem verdict of read and mmap as two stripes beside the address
+    /// axis, and a label per resource (name, range, size).
+    ///
+    /// The address axis is gap-compressed: every boundary has its address
+    /// on the left, heights grow with the logarithm of the size (so a 4 KiB
+    /// region stays visible next to a terabyte), and holes in the map are
+    /// cut short with a break mark. Labels never collide. The system is
+    /// read as `show` reads it (live, --file, --root, --example) and
+    /// --assume changes the verdicts ("what if"). Without --svg or --json,
+    /// prints a short summary (sizes by kind and by verdict). A tree of
+    /// more than 2000 resources is drawn to the depth that fits, or with its
+    /// top level in groups (the picture says so).
+    #[command(
+        after_help = "Examples:\n  iomem map --example --svg map.svg\n  sudo iomem map --svg - | rsvg-convert -o map.png\n  iomem map --root /tmp/sim/shrink-3G --assume iomem=relaxed --svg relaxed.svg\n  iomem map --file dump.txt --json"
+    )]
+    Map(MapArgs),
+    /// Show what changed between two dumps or captured systems.
+    ///
+    /// Resources added, removed, resized or re-flagged, shown in their
+    /// tree, and memory blocks whose state or zones changed.
+    ///
+    /// A and B are each a /proc/iomem (or /proc/ioports) dump or a captured
+    /// system directory (a recording's step, or `iomem simulate --out`'s).
+    /// Resources are matched under matched parents: the same name and range,
+    /// else the same name and start, else the same name and an overlapping
+    /// range. Lines start with `+` (only in B), `-` (only in A), `~`
+    /// (changed), or a space (the tree around a change).
+    #[command(
+        after_help = "Examples:\n  iomem diff fixtures/kernel/6.1.0-56-amd64/strict-sbm2M/{a-size0,b-grow-1G}\n  iomem simulate --out /tmp/sim && iomem diff /tmp/sim/grow-8G /tmp/sim/shrink-3G\n  iomem diff before.txt after.txt --json"
+    )]
+    Diff(DiffArgs),
+    /// Print the shell completion script for SHELL.
+    #[command(
+        after_help = "Examples:\n  iomem completions bash > /etc/bash_completion.d/iomem\n  iomem completions zsh > \"${fpath[1]}/_iomem\"\n  iomem completions fish > ~/.config/fish/completions/iomem.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command.
+    #[command(after_help = "Examples:\n  iomem man | man -l -\n  iomem man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+    /// Simulate a virtio-mem resize end to end, step by step.
+    ///
+    /// The host device, the guest driver, memory hotplug, /proc/iomem and
+    /// the /dev/mem policy, run together in virtual time.
     ///
     /// With no argument, a built-in story: a VM with 4 GiB of boot RAM and
     /// a 16 GiB virtio-mem device; the host asks for 8 GiB, a program fills
@@ -78,13 +149,26 @@ pub(crate) enum Command {
     /// kernel (a directory with scenario.txt, as fixtures/kernel/*/*/):
     /// a recording is replayed from its first step and every later step is
     /// compared with what the real kernel did.
-    ///
-    /// Examples:
-    ///   iomem simulate
-    ///   iomem simulate docs/scenario.toml --trace
-    ///   iomem simulate --replay fixtures/kernel/6.1.0-56-amd64/strict-sbm2M --out /tmp/sim
-    ///   iomem show --root /tmp/sim/c-shrink-300M
+    #[command(
+        after_help = "Examples:\n  iomem simulate\n  iomem simulate docs/scenario.toml --trace\n  iomem simulate --replay fixtures/kernel/6.1.0-56-amd64/strict-sbm2M --out /tmp/sim\n  iomem show --root /tmp/sim/c-shrink-300M"
+    )]
     Simulate(SimulateArgs),
+}
+
+/// Arguments of `map`.
+#[derive(Debug, Args)]
+pub(crate) struct MapArgs {
+    /// The system to read, and what-ifs (they change the verdicts).
+    #[command(flatten)]
+    pub(crate) system: PolicyArgs,
+    /// Write the picture (SVG) to FILE; `-` writes it to standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) svg: Option<PathBuf>,
+    /// Print the laid-out map as JSON: each drawn resource (start, end,
+    /// depth, name, kind, read and mmap verdicts, y, height), the axis
+    /// pieces and the verdict runs (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `blocks`.
@@ -99,6 +183,51 @@ pub(crate) struct BlocksArgs {
     /// Print JSON: `{"memory": [{"start", "end", "size", "state", "blocks":
     /// [first, last], "zones": [...], "device"}, ...]}` with numbers as
     /// integers (docs/json-schema.md).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write iomem.1 and a page per command (iomem-show.1, ...) into DIR
+    /// instead of printing iomem.1.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The earlier system: a dump file or a captured-system directory.
+    #[arg(value_name = "A")]
+    pub(crate) a: PathBuf,
+    /// The later system.
+    #[arg(value_name = "B")]
+    pub(crate) b: PathBuf,
+    /// Compare the real flags that captured systems keep in
+    /// observed/iomem-flags.txt instead of inferred ones.
+    #[arg(long)]
+    pub(crate) flags_from_observed: bool,
+    /// Skip malformed dump lines with a warning instead of failing.
+    #[arg(long)]
+    pub(crate) lenient: bool,
+    /// The kernel release whose rules apply to both (default: each
+    /// system's own).
+    #[arg(long, value_name = "RELEASE", value_parser = crate::assume::parse_release)]
+    pub(crate) kernel: Option<String>,
+    /// Compare /proc/ioports (of captured systems, or dumps read as such).
+    #[arg(long)]
+    pub(crate) ioports: bool,
+    /// Print JSON (docs/json-schema.md).
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -126,6 +255,12 @@ pub(crate) struct SimulateArgs {
     /// Print every request and answer, not a summary.
     #[arg(long)]
     pub(crate) trace: bool,
+    /// Also draw the run as an SVG picture to FILE (`-`: standard output,
+    /// instead of the text): a timeline of each virtio-mem device's plugged
+    /// and unplugged memory and memory blocks per step, and the address
+    /// map after the last step.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) svg: Option<PathBuf>,
     /// How long (virtual seconds) a step waits for the devices to reach
     /// their requested size, retry timers included.
     #[arg(long, value_name = "SECONDS", default_value_t = 200)]

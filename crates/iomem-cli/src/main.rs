@@ -8,12 +8,14 @@ mod assume;
 mod blocks;
 mod cli;
 mod commands;
+mod diff;
 mod facts;
 mod flaginfo;
 mod load;
 mod model;
 mod output;
 mod source;
+mod svg;
 mod system;
 mod verdicts;
 
@@ -24,6 +26,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    output::color::init(cli.color);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut warn = io::stderr();

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), explain(error))]
     Io {
         /// The file.
         path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (in the message, so not a `source` too).
+        error: std::io::Error,
     },
     /// A file's contents are not what they must be.
     #[error("{}: {what}", path.display())]
@@ -44,11 +44,20 @@ pub enum SimError {
 }
 
 impl SimError {
-    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> SimError {
-        SimError::Io { path: path.as_ref().to_path_buf(), source }
+    pub(crate) fn io(path: impl AsRef<Path>, error: std::io::Error) -> SimError {
+        SimError::Io { path: path.as_ref().to_path_buf(), error }
     }
 
     pub(crate) fn invalid(path: impl AsRef<Path>, what: impl Into<String>) -> SimError {
         SimError::Invalid { path: path.as_ref().to_path_buf(), what: what.into() }
+    }
+}
+
+/// An I/O error in words.
+fn explain(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::IsADirectory => "a directory, where a file belongs".to_string(),
+        _ => e.to_string(),
     }
 }

@@ -69,6 +69,13 @@ impl Scenario {
     /// `scenario.txt`).
     pub fn load(path: &Path) -> Result<Scenario, SimError> {
         if path.is_dir() {
+            if !path.join("scenario.txt").is_file() {
+                return Err(SimError::invalid(
+                    path,
+                    "a directory without scenario.txt: a scenario is a TOML file or a recording's directory \
+                     (fixtures/kernel/<kernel>/<scenario>/)",
+                ));
+            }
             return Scenario::from_recording(path);
         }
         let text = fs::read_to_string(path).map_err(|e| SimError::io(path, e))?;

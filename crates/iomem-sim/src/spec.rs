@@ -92,6 +92,28 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 impl MachineSpec {
+    /// The machine in one line: its description and each device (id,
+    /// region size, block size), as the scenario finally set them.
+    pub fn summary(&self) -> String {
+        let devices: Vec<String> = self
+            .devices
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} (virtio{}): {} in {} blocks",
+                    d.id,
+                    d.index,
+                    size_text(d.region_size),
+                    size_text(d.block_size)
+                )
+            })
+            .collect();
+        match devices.len() {
+            0 => format!("{}, no virtio-mem device", self.description),
+            _ => format!("{}; {}", self.description, devices.join(", ")),
+        }
+    }
+
     /// The built-in default: an x86-64 QEMU `pc` guest with 4 GiB of boot
     /// RAM (below 3 GiB and above 4 GiB, as QEMU splits it), a current
     /// Debian kernel, `iomem=strict`, and one 16 GiB virtio-mem device with
@@ -111,7 +133,7 @@ impl MachineSpec {
         let release = "6.12.117+deb12-amd64".to_string();
         let cmdline = "console=ttyS0 iomem=strict memhp_default_state=online_movable".to_string();
         MachineSpec {
-            description: "built-in: x86-64 QEMU pc, 4 GiB boot RAM, Debian 6.12, one 16 GiB virtio-mem device".into(),
+            description: "built-in: x86-64 QEMU pc, 4 GiB boot RAM, Debian 6.12".into(),
             arch: SimArch::X86_64,
             profile: KernelProfile::v6_12(),
             tree,
@@ -284,4 +306,14 @@ pub fn virtio_indexes(qemu_cmdline: &str) -> Vec<(String, u32)> {
         }
     }
     out
+}
+
+/// A size in the largest binary unit that divides it.
+fn size_text(bytes: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} B")
 }

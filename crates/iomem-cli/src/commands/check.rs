@@ -90,7 +90,13 @@ pub(crate) fn parse_target(s: &str) -> anyhow::Result<Target> {
 
 /// Runs `check`.
 pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let targets = args.addresses.iter().map(|a| parse_target(a)).collect::<anyhow::Result<Vec<_>>>()?;
+    // An address that cannot be one is a usage error (exit status 2).
+    let targets = args
+        .addresses
+        .iter()
+        .map(|a| parse_target(a))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| crate::cli::UsageError(format!("{e:#}")))?;
     let sys = load_with_assumptions(&args.system, false, warn)?;
     let mode = OpenMode { write: !args.rdonly, sync: args.sync };
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());

@@ -3,6 +3,9 @@
 
 mod blocks;
 pub(crate) mod check;
+mod diff;
+mod docs;
+pub(crate) mod map;
 mod safe;
 mod show;
 mod simulate;
@@ -19,5 +22,9 @@ pub(crate) fn run(cli: &Cli, out: &mut dyn Write, warn: &mut dyn Write) -> anyho
         Command::Safe(args) => safe::run(args, out, warn),
         Command::Simulate(args) => simulate::run(args, out, warn),
         Command::Blocks(args) => blocks::run(args, out, warn),
+        Command::Map(args) => map::run(args, out, warn),
+        Command::Diff(args) => diff::run(args, out, warn),
+        Command::Completions(args) => docs::completions(args, out),
+        Command::Man(args) => docs::man(args, out, warn),
     }
 }

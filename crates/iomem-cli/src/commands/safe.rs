@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::SafeArgs;
 use crate::commands::check::load_with_assumptions;
-use crate::output::text::escape;
+use crate::output::text::{escape, write_wrapped};
 
 #[derive(Serialize)]
 struct RangeJson {
@@ -102,19 +102,20 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "system: {}", escape(&format!("{} ({})", sys.source.describe(), sys.path)))?;
+    write_wrapped(out, &escape(&format!("system: {} ({})", sys.source.describe(), sys.path)), 2)?;
     for a in &sys.assumptions {
-        writeln!(out, "assumed: {a}")?;
+        write_wrapped(out, &escape(&format!("assumed: {a}")), 2)?;
     }
     if opened.result.is_err() {
-        writeln!(
-            out,
+        let note = format!(
             "note: opening /dev/mem fails here ({}): the lists say what the policy allows once it can be opened",
             opened.result_name()
-        )?;
+        );
+        write_wrapped(out, &note, 2)?;
     }
     let list = |out: &mut dyn Write, title: &str, ranges: &[Range]| -> std::io::Result<()> {
-        writeln!(out, "\n{title}:")?;
+        writeln!(out)?;
+        write_wrapped(out, &format!("{title}:"), 2)?;
         if ranges.is_empty() {
             writeln!(out, "  (none)")?;
         }
@@ -137,7 +138,7 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
     for f in &s.forbidden_ram {
         let what = match f.why {
             RamDenial::DeviceManagedRegion => {
-                "a virtio-mem (hot(un)plug) region: parts are unplugged and must never be touched, by any means"
+                "a virtio-mem (hot(un)plug) region: parts are unplugged and must never be touched"
             }
             RamDenial::Ram => "System RAM, refused by STRICT_DEVMEM",
             RamDenial::Gate => "System RAM the read gate does not reach",
@@ -149,7 +150,8 @@ pub(crate) fn run(args: &SafeArgs, out: &mut dyn Write, warn: &mut dyn Write) ->
             (None, false) => "the kernel would allow reading it (not mapping): do not".to_string(),
             (None, true) => "the kernel would allow reading and mapping it: do not".to_string(),
         };
-        writeln!(out, "  {:#x}-{:#x}  {verdict}  {what}{by}", f.range.start, f.range.end)?;
+        writeln!(out, "  {:#x}-{:#x}  {verdict}", f.range.start, f.range.end)?;
+        write_wrapped(out, &format!("    {what}{by}"), 4)?;
     }
     Ok(())
 }

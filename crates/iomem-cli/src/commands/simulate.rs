@@ -18,6 +18,7 @@ const SCHEMA_VERSION: u32 = 1;
 
 /// Runs `simulate`.
 pub(crate) fn run(args: &SimulateArgs, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    let svg_on_stdout = crate::commands::map::svg_on_stdout(args.svg.as_deref(), args.json)?;
     let mut scenario = match (&args.replay, &args.scenario) {
         (Some(dir), _) => {
             if !dir.join("scenario.txt").is_file() {
@@ -40,9 +41,12 @@ pub(crate) fn run(args: &SimulateArgs, out: &mut dyn Write, warn: &mut dyn Write
         b.finish_and_clear();
     }
     let result = result?;
+    if let Some(path) = &args.svg {
+        crate::commands::map::write_svg(path, &crate::commands::map::simulation_svg(&scenario, &result), out, warn)?;
+    }
     if args.json {
         json(&scenario, &result, out)?;
-    } else {
+    } else if !svg_on_stdout {
         text(&scenario, &result, args.trace, out)?;
     }
     if let Some(dir) = &args.out {
@@ -86,7 +90,7 @@ struct Document<'a> {
 fn json(scenario: &Scenario, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
     let doc = Document {
         schema_version: SCHEMA_VERSION,
-        machine: &scenario.machine.description,
+        machine: &scenario.machine.summary(),
         kernel: &scenario.machine.kernel_release,
         recording: scenario.recording.as_ref().map(|(d, _)| d.display().to_string()),
         steps: &run.reports,
@@ -123,7 +127,7 @@ fn action_text(a: &Action, scenario: &Scenario) -> String {
 
 fn text(scenario: &Scenario, run: &Run, trace: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let m = &scenario.machine;
-    writeln!(out, "machine: {}", escape(&m.description))?;
+    writeln!(out, "machine: {}", escape(&m.summary()))?;
     writeln!(out, "kernel: {}; command line: {}", escape(&m.kernel_release), escape(&m.cmdline))?;
     for d in &m.devices {
         writeln!(

@@ -6,8 +6,10 @@ use std::io::{self, Write};
 use iomem_devmem::{Access, Arch, Explanation, HighMemorySource, OpenMode, Outcome, Success, Uncertainty};
 use serde::Serialize;
 
+use super::color::of_result;
+
 use super::Streamed;
-use super::text::escape;
+use super::text::{escape, write_wrapped};
 use crate::commands::check::Verdicts;
 use crate::system::System;
 
@@ -87,10 +89,10 @@ pub(crate) fn text(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     for l in describe_system(sys, mode) {
-        writeln!(out, "{}", escape(&l))?;
+        write_wrapped(out, &escape(&l), 2)?;
     }
     for a in &sys.assumptions {
-        writeln!(out, "assumed: {a}")?;
+        write_wrapped(out, &escape(&format!("assumed: {a}")), 2)?;
     }
     for v in results {
         let v = &v;
@@ -104,7 +106,7 @@ pub(crate) fn text(
                 v.containing.iter().map(|(n, r)| format!("'{}' [{:#x}-{:#x}]", escape(n), r.start, r.end)).collect();
             format!("in {}", chain.join(" > "))
         };
-        writeln!(out, "{what}  {inside}")?;
+        write_wrapped(out, &format!("{what}  {inside}"), 2)?;
         let mut previous_reason: Option<&str> = None;
         for e in &v.accesses {
             let name = e.request.access.name();
@@ -116,7 +118,9 @@ pub(crate) fn text(
                 Some(Uncertainty::HighMemoryEstimated) => " [high_memory estimated]",
                 None => "",
             };
-            writeln!(out, "  {name:<5}  {result:<7}{caveat}  {}: {}", e.outcome.rule_id(), escape(reason))?;
+            let result = of_result(result).paint_padded(result, 7);
+            let line = format!("  {name:<5}  {result}{caveat}  {}: {}", e.outcome.rule_id(), escape(reason));
+            write_wrapped(out, &line, 18)?;
         }
         // What would change the results, grouped by sentence.
         let mut lines: Vec<(String, Vec<&'static str>)> = Vec::new();
@@ -131,7 +135,7 @@ pub(crate) fn text(
         if !lines.is_empty() {
             writeln!(out, "  what would change it:")?;
             for (sentence, accesses) in lines {
-                writeln!(out, "    {}: {}", accesses.join(", "), escape(&sentence))?;
+                write_wrapped(out, &format!("    {}: {}", accesses.join(", "), escape(&sentence)), 6)?;
             }
         }
         if !v.runs.is_empty() {
@@ -142,9 +146,9 @@ pub(crate) fn text(
                     "    {:#x}-{:#x}  {} / {} / {}  {}",
                     r.range.start,
                     r.range.end,
-                    label(&r.read),
-                    label(&r.write),
-                    label(&r.mmap),
+                    painted(&r.read),
+                    painted(&r.write),
+                    painted(&r.mmap),
                     r.decision.rule.id()
                 )?;
             }
@@ -155,6 +159,10 @@ pub(crate) fn text(
 
 fn label(o: &Outcome) -> &'static str {
     o.result_name()
+}
+
+fn painted(o: &Outcome) -> String {
+    of_result(o.result_name()).paint(o.result_name())
 }
 
 #[derive(Serialize)]

@@ -4,6 +4,7 @@
 //! renderer.
 
 pub(crate) mod check;
+pub(crate) mod color;
 pub(crate) mod json;
 pub(crate) mod size;
 pub(crate) mod text;

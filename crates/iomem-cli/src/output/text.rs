@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use iomem::procfs::DumpKind;
 use iomem::{Desc, ExclusiveReason};
 
+use super::color::{Paint, of_result};
 use super::flag_names;
 use super::size::human;
 use crate::facts::{KernelFacts, arch_name};
@@ -36,13 +37,21 @@ pub(crate) fn write(report: &Report<'_>, width: usize, out: &mut (impl Write + ?
     for row in report.rows() {
         line.clear();
         if iomem {
-            line.push_str(mark(&row));
+            let m = mark(&row);
+            line.push_str(&match m {
+                "X" => Paint::Bad.paint(m),
+                "x" => Paint::Warn.paint(m),
+                _ => m.to_string(),
+            });
             line.push(' ');
         }
         let range = range(&row, width);
         line.push_str(&format!("{range:range_width$}  {:>9}  ", human(row.len())));
         if let Some(v) = row.verdicts {
-            line.push_str(&format!("{:<13}  ", format!("{}/{}", v.read.text(), v.mmap.text())));
+            let (read, mmap) = (v.read.text(), v.mmap.text());
+            let pad = 13usize.saturating_sub(read.len() + 1 + mmap.len());
+            let (pr, pm) = (of_result(&read).paint(&read), of_result(&mmap).paint(&mmap));
+            line.push_str(&format!("{pr}/{pm}{:pad$}  ", ""));
         }
         line.push_str(&format!("{}  [{}]", escape_name(row.name.as_deref()), flags(&row)));
         if let Some(note) = note(&row) {
@@ -87,6 +96,50 @@ fn header(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io::Result<()
         }
     }
     Ok(())
+}
+
+/// The width human output is laid out for.
+pub(crate) const COLUMNS: usize = 80;
+
+/// Writes `text` wrapped at [`COLUMNS`] on spaces: the first line as is,
+/// the following ones indented by `indent` spaces. A word longer than the
+/// line (a path) stays whole.
+pub(crate) fn write_wrapped(out: &mut (impl Write + ?Sized), text: &str, indent: usize) -> io::Result<()> {
+    let mut line = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        // The next word with the spaces before it (kept as they are, so
+        // columns stay aligned, except where the line breaks).
+        let word_start = rest.len() - rest.trim_start_matches(' ').len();
+        let word_end = rest[word_start..].find(' ').map_or(rest.len(), |i| word_start + i);
+        let (gap, word) = (&rest[..word_start], &rest[word_start..word_end]);
+        rest = &rest[word_end..];
+        let has_word = !line.trim_start().is_empty();
+        if has_word && visible_len(&line) + gap.len() + visible_len(word) > COLUMNS {
+            writeln!(out, "{line}")?;
+            line = " ".repeat(indent);
+        } else {
+            line.push_str(gap);
+        }
+        line.push_str(word);
+    }
+    writeln!(out, "{line}")
+}
+
+/// The columns a text takes on a terminal: its characters, without colour
+/// escapes (`ESC [ ... m`).
+fn visible_len(text: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
 }
 
 /// A text for a terminal: control characters (which could move the cursor,

@@ -60,12 +60,12 @@ pub(crate) enum SourceError {
         path: String,
     },
     /// Any other I/O error.
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", explain_io(error))]
     Io {
         /// The file.
         path: String,
-        /// What the OS said.
-        source: io::Error,
+        /// What the OS said (not a `source`: the message already says it).
+        error: io::Error,
     },
     /// `--root` does not name a directory.
     #[error("{path}: not a directory (--root wants a directory that mirrors /, holding proc/iomem)")]
@@ -366,10 +366,17 @@ impl Source {
 
 fn io_error(path: &Path, e: io::Error) -> SourceError {
     let path = path.display().to_string();
-    if e.kind() == io::ErrorKind::NotFound {
-        SourceError::Missing { path }
-    } else {
-        SourceError::Io { path, source: e }
+    if e.kind() == io::ErrorKind::NotFound { SourceError::Missing { path } } else { SourceError::Io { path, error: e } }
+}
+
+/// An I/O error in words that say what to do.
+pub(crate) fn explain_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::IsADirectory => {
+            "a directory, where a file belongs (a captured system is read with --root DIR)".into()
+        }
+        io::ErrorKind::PermissionDenied => format!("permission denied ({e}); reading it needs root or a readable copy"),
+        _ => e.to_string(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{fixtures, iomem};
+use crate::common::{fixtures, iomem, unwrapped};
 
 /// (address, fd flags) -> (op -> result) from a recording.
 fn observed(step: &str) -> BTreeMap<(String, String), BTreeMap<String, (String, String)>> {
@@ -86,7 +86,7 @@ fn verdicts_match_the_recorded_kernels() {
 #[test]
 fn example_explains_the_virtio_mem_region() {
     let run = iomem(&["check", "--example", "0x100000000", "0xfe000000"]);
-    let text = run.ok();
+    let text = &unwrapped(run.ok());
     assert!(text.contains("kernel: 6.1.0-56-amd64"), "{text}");
     assert!(text.contains("high_memory 0x140000000 (recorded)"), "{text}");
     assert!(text.contains("System RAM marked EXCLUSIVE"), "{text}");
@@ -223,7 +223,7 @@ fn safe_ranges_of_the_example() {
         assert!(end < 0x1_4000_0000, "{r}");
     }
     assert_eq!(j["zero_filled"][0]["start"], "0x1000");
-    let text = iomem(&["safe", "--example"]).ok().to_string();
+    let text = unwrapped(iomem(&["safe", "--example"]).ok());
     assert!(text.contains("must never be touched"), "{text}");
 }
 

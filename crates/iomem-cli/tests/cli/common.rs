@@ -116,3 +116,10 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 pub(crate) fn tree_lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("Legend:")).collect()
 }
+
+/// Human output with its line wrapping undone (each line break and the
+/// indentation after it become one space), so phrases can be searched
+/// whatever the wrapping.
+pub(crate) fn unwrapped(text: &str) -> String {
+    text.split('\n').map(str::trim).collect::<Vec<_>>().join(" ")
+}

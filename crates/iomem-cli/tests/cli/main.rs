@@ -6,11 +6,14 @@
 mod blocks;
 mod check;
 mod common;
+mod conventions;
+mod diff;
 mod example;
 mod file;
 mod inference;
 mod json_schema;
 mod live;
+mod map;
 mod promise;
 mod root;
 mod simulate;
