@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::SimulateArgs;
 use crate::output::size::human;
-use crate::output::text::escape;
+use crate::output::text::{escape, write_wrapped};
 
 /// The version of the documented JSON schema of `simulate --json`.
 const SCHEMA_VERSION: u32 = 1;
@@ -127,8 +127,8 @@ fn action_text(a: &Action, scenario: &Scenario) -> String {
 
 fn text(scenario: &Scenario, run: &Run, trace: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let m = &scenario.machine;
-    writeln!(out, "machine: {}", escape(&m.summary()))?;
-    writeln!(out, "kernel: {}; command line: {}", escape(&m.kernel_release), escape(&m.cmdline))?;
+    write_wrapped(out, &format!("machine: {}", escape(&m.summary())), 2)?;
+    write_wrapped(out, &format!("kernel: {}; command line: {}", escape(&m.kernel_release), escape(&m.cmdline)), 2)?;
     for d in &m.devices {
         writeln!(
             out,
@@ -147,20 +147,19 @@ fn text(scenario: &Scenario, run: &Run, trace: bool, out: &mut dyn Write) -> any
     for (i, (r, prev)) in run.reports.iter().skip(1).zip(&run.reports).enumerate() {
         writeln!(out)?;
         let what: Vec<String> = r.actions.iter().map(|a| action_text(a, scenario)).collect();
-        writeln!(
-            out,
+        let title = format!(
             "[{}/{total}] {}: {}  (t = {:.3} s)",
             i + 1,
             escape(&r.name),
             what.join("; "),
             r.time_ms as f64 / 1000.0
-        )?;
+        );
+        write_wrapped(out, &title, 4)?;
         requests(r, trace, out)?;
         iomem_diff(prev, r, out)?;
         blocks(r, &boot, out)?;
         for d in &r.devices {
-            writeln!(
-                out,
+            let line = format!(
                 "  {} ({}): requested {}, plugged {}, usable {}{}",
                 d.id,
                 d.name,
@@ -172,14 +171,15 @@ fn text(scenario: &Scenario, run: &Run, trace: bool, out: &mut dyn Write) -> any
                 } else {
                     "  (not reached: the driver retries later)".to_string()
                 }
-            )?;
+            );
+            write_wrapped(out, &line, 4)?;
         }
         writeln!(out, "  guest: MemTotal {}, high_memory {:#x}", human(u128::from(r.mem_total)), r.high_memory)?;
         for p in &r.devmem {
             writeln!(out, "  /dev/mem at {:#x}: open {}, read {}, mmap {}", p.address, p.open, p.read, p.mmap)?;
         }
         for l in &r.log {
-            writeln!(out, "  log: {}", escape(l))?;
+            write_wrapped(out, &format!("  log: {}", escape(l)), 7)?;
         }
         let failed: Vec<_> = r.invariants.iter().filter(|i| !i.ok).collect();
         if failed.is_empty() {
@@ -304,19 +304,30 @@ fn blocks(r: &StepReport, boot: &BTreeSet<u64>, out: &mut dyn Write) -> anyhow::
 }
 
 fn conformance(scenario: &Scenario, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
-    let names = ["proc-iomem", "iomem-flags", "memory-blocks", "requests", "device", "dmesg", "high-memory"];
+    // Each check and its column heading (short, so the table fits 80
+    // columns; the legend below says which is which).
+    let names = [
+        ("proc-iomem", "iomem"),
+        ("iomem-flags", "flags"),
+        ("memory-blocks", "blocks"),
+        ("requests", "requests"),
+        ("device", "device"),
+        ("dmesg", "dmesg"),
+        ("high-memory", "high-mem"),
+    ];
     let dir = scenario.recording.as_ref().map_or(String::new(), |(d, _)| d.display().to_string());
-    writeln!(out, "\nconformance with the recording {}:", escape(&dir))?;
+    writeln!(out)?;
+    write_wrapped(out, &format!("conformance with the recording {}:", escape(&dir)), 2)?;
     let width = run.conformance.iter().map(|c| c.step.len()).max().unwrap_or(4).max(4);
     write!(out, "  {:width$}", "step")?;
-    for n in names {
-        write!(out, "  {n}")?;
+    for (_, heading) in names {
+        write!(out, "  {heading:<7}")?;
     }
     writeln!(out)?;
     let (mut compared, mut differing) = (0, 0);
     for c in &run.conformance {
         write!(out, "  {:width$}", escape(&c.step))?;
-        for n in names {
+        for (n, heading) in names {
             let cell = match c.checks.iter().find(|x| x.name == n) {
                 None => "-",
                 Some(x) if x.difference.is_none() => "match",
@@ -324,7 +335,7 @@ fn conformance(scenario: &Scenario, run: &Run, out: &mut dyn Write) -> anyhow::R
             };
             compared += usize::from(cell != "-");
             differing += usize::from(cell == "DIFFERS");
-            write!(out, "  {cell:<w$}", w = n.len())?;
+            write!(out, "  {cell:<w$}", w = heading.len().max(7))?;
         }
         writeln!(out)?;
     }
@@ -336,5 +347,12 @@ fn conformance(scenario: &Scenario, run: &Run, out: &mut dyn Write) -> anyhow::R
     if differing == 0 {
         writeln!(out, "  all {compared} checks match ('-': not recorded for that step)")?;
     }
+    write_wrapped(
+        out,
+        "  iomem: /proc/iomem byte for byte; flags: the real flags (observed/iomem-flags.txt); blocks: every \
+         memory block's state and zones; requests: QEMU's request trace; device: its sizes; dmesg: the \
+         driver's log lines, device by device; high-mem: the kernel's high_memory",
+        4,
+    )?;
     Ok(())
 }

@@ -129,12 +129,15 @@ fn completions_and_manual_pages_come_from_the_definition() {
 #[test]
 fn tables_fit_80_columns() {
     let steps = fixtures().join("kernel/6.1.0-56-amd64/strict-sbm2M/c-shrink-300M");
+    let recording = fixtures().join("kernel/6.1.0-56-amd64/strict-sbm2M");
     for args in [
         vec!["blocks", "--example"],
         vec!["blocks", "--example", "--all"],
         vec!["safe", "--example"],
         vec!["check", "--example", "0x100000000-0x1ffffffff"],
         vec!["blocks", "--root", steps.to_str().unwrap()],
+        vec!["simulate"],
+        vec!["simulate", "--replay", recording.to_str().unwrap()],
     ] {
         let out = iomem(&args);
         for line in out.ok().lines() {

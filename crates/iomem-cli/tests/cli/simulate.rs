@@ -3,7 +3,7 @@
 //! captured systems it writes (read back by `show` and `check`), JSON, and
 //! errors.
 
-use crate::common::{fixtures, iomem, repo, scratch};
+use crate::common::{fixtures, iomem, repo, scratch, unwrapped};
 
 #[test]
 fn replaying_a_recording_matches_and_writes_captured_systems() {
@@ -84,7 +84,7 @@ fn scenario_mistakes_are_errors_with_line_and_field() {
 #[test]
 fn the_built_in_story_with_no_argument() {
     let run = iomem(&["simulate"]);
-    let text = run.ok();
+    let text = &unwrapped(run.ok());
     for expected in [
         "machine: built-in",
         "grow-8G: the host asks vm0 for 8 GiB",
