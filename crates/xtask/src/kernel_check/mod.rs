@@ -277,6 +277,17 @@ pub(crate) fn main(opts: &Options) -> ExitCode {
                     result = run::run(&kernel, &initrd, s, accel, &dirs, boot_limit(accel));
                 }
             }
+            // A kernel that panics while booting (before any step ran) is
+            // booted once more, and the report says so; a second panic fails.
+            if let Err(BootError::Panicked(line)) = &result {
+                let note = format!(
+                    "{} {}: the guest kernel panicked while booting ({line}); booted it once more",
+                    kernel.release, s.name
+                );
+                log(&note);
+                accel_notes.push(note);
+                result = run::run(&kernel, &initrd, s, accel, &dirs, boot_limit(accel));
+            }
             let _ = fs::remove_dir_all(&dirs.sockets);
             let mut case = Case {
                 kernel: kernel.release.clone(),

@@ -191,6 +191,9 @@ fn connect(path: &Path, child: &mut Child, deadline: Instant) -> anyhow::Result<
 pub(crate) enum BootError {
     /// The guest did not reach its command prompt in time.
     Timeout(Duration),
+    /// The guest kernel panicked before its command prompt (seen under TCG
+    /// on a loaded host: an oops in early boot code, before any step).
+    Panicked(String),
     /// Anything else.
     Other(anyhow::Error),
 }
@@ -199,6 +202,7 @@ impl std::fmt::Display for BootError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BootError::Timeout(d) => write!(f, "the guest did not reach its command prompt within {}s", d.as_secs()),
+            BootError::Panicked(line) => write!(f, "the guest kernel panicked while booting: {line}"),
             BootError::Other(e) => write!(f, "{e:#}"),
         }
     }

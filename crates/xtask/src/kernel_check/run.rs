@@ -83,7 +83,10 @@ pub(crate) fn run(
         raw_dir: &dirs.raw,
         socket_dir: &dirs.sockets,
     };
-    let (mut guest, release) = Guest::boot(&machine, boot_limit)?;
+    let (mut guest, release) = Guest::boot(&machine, boot_limit).map_err(|e| match e {
+        BootError::Other(_) => boot_panic(&dirs.raw).map_or(e, BootError::Panicked),
+        e => e,
+    })?;
     let mut timing = vec![("boot_to_ready_s".to_string(), secs(guest.started.elapsed()))];
     if release != kernel.release {
         return Err(BootError::Other(anyhow::anyhow!("the guest runs {release}, not {}", kernel.release)));
@@ -105,6 +108,13 @@ pub(crate) fn run(
     let mut run = Run { steps, timing, qemu_cmdline: machine.shown(), boot_online, cmdline, after_last: String::new() };
     split_trace(&machine.trace_path(), &mut run, end_mark).map_err(BootError::Other)?;
     Ok(run)
+}
+
+/// The kernel's panic line, if the console log of a failed boot has one.
+fn boot_panic(raw: &Path) -> Option<String> {
+    let console = fs::read_to_string(raw.join("console.log")).ok()?;
+    let line = console.lines().find(|l| l.contains("Kernel panic - not syncing"))?;
+    Some(line.split_once("] ").map_or(line, |(_, rest)| rest).trim().to_string())
 }
 
 type StepsResult = (Vec<Step>, u64, String, String);
