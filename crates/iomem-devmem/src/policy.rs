@@ -1,8 +1,6 @@
 //! The machine the policy is evaluated on, and the per-page verdict
 //! `V(pfn)` = `devmem_is_allowed` (devmem-policy.md §4).
 
-use core::ops::ControlFlow;
-
 use iomem::{
     Desc, ExclusiveHit, ExclusiveParams, ExclusiveReason, Flags, KernelProfile, Range, RegionIntersects,
     RegionIntersectsRule, ResourceId, ResourceTree, X86DevmemRule,
@@ -66,14 +64,12 @@ impl Policy {
 
 /// `high_memory` estimated from the tree: one past the highest busy System
 /// RAM page (any depth), the value at boot or after the last hot-add at the
-/// top. Marked [`HighMemorySource::Estimated`].
+/// top. Marked [`HighMemorySource::Estimated`]. Found by one descent from
+/// the top of the tree ([`ResourceTree::last_iomem_res_end`]), not by a
+/// walk over all RAM.
 pub fn estimate_high_memory(tree: &ResourceTree) -> HighMemory {
-    let mut top = 0u64;
     let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
-    tree.walk_iomem_res_desc::<()>(Desc::NONE, busy_ram, 0, u64::MAX, |m| {
-        top = top.max(m.range.end.saturating_add(1));
-        ControlFlow::Continue(())
-    });
+    let top = tree.last_iomem_res_end(busy_ram, Desc::NONE).map_or(0, |e| e.saturating_add(1));
     let page_mask = !(tree.config().page_size() - 1);
     HighMemory { addr: top & page_mask, source: HighMemorySource::Estimated }
 }

@@ -128,16 +128,32 @@ impl Devmem<'_> {
         }
         // Busy RAM (the arm64 memory map, and PAT's RAM exception) and
         // firmware-reserved ranges (PAT memory types).
+        // Matches that touch at a page boundary form one span: whether a
+        // page lies in such a range is the same on both sides, so only the
+        // span's own edges are breaks (a million adjacent virtio-mem blocks
+        // give two, not four million). Each walk's points come out sorted.
         let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
+        let mut spans: Vec<Range> = Vec::new();
         let mut edges = |desc: Desc, flags: Flags| {
+            spans.clear();
             if q.start < q.end {
                 self.tree.walk_iomem_res_desc::<()>(desc, flags, q.start, q.end, |m| {
-                    at(m.range.start);
-                    if let Some(e) = m.range.end.checked_add(1) {
-                        at(e);
+                    match spans.last_mut() {
+                        Some(last)
+                            if last.end.checked_add(1) == Some(m.range.start) && m.range.start & (ps - 1) == 0 =>
+                        {
+                            last.end = m.range.end;
+                        }
+                        _ => spans.push(m.range),
                     }
                     ControlFlow::Continue(())
                 });
+            }
+            for r in &spans {
+                at(r.start);
+                if let Some(e) = r.end.checked_add(1) {
+                    at(e);
+                }
             }
         };
         edges(Desc::NONE, busy_ram);
@@ -153,7 +169,8 @@ impl Devmem<'_> {
             }
         }
         b.retain(|&p| p > q.start && p <= q.end);
-        b.sort_unstable();
+        // Sorted runs, concatenated: the stable sort merges them.
+        b.sort();
         b.dedup();
         b
     }

@@ -10,7 +10,8 @@
 //!   `merge_system_ram_resource`, ...) return the kernel's results; errors
 //!   carry the kernel's errno ([`Error::errno`]) and what conflicted.
 //! * Queries (`region_intersects`, `page_is_ram`, `iomem_is_exclusive`, the
-//!   walkers) binary-search each level instead of scanning siblings.
+//!   walkers) search each level's child index (records with range and
+//!   flags, under a small B-tree-like summary) instead of scanning siblings.
 //! * [`procfs`] renders `/proc/iomem` byte for byte and parses real dumps.
 //! * [`infer`] reconstructs flags and descriptors of a parsed dump from
 //!   names and places, saying which bits are certain.

@@ -163,3 +163,36 @@ fn reallocate_below_itself_is_refused() {
     assert_eq!(t.proc_iomem(), before);
     assert_eq!(t.parent(x).unwrap(), Some(root));
 }
+
+/// Many zero-size (inverted) siblings: `adjust_resource(r, s, 0)` on each
+/// of 20 000 claims, some sharing one start. The child index finds the
+/// sibling an address reaches through its summary, not by walking back
+/// over them (BENCHMARKS.md has the timings); the answers stay the
+/// kernel's.
+#[test]
+fn many_zero_size_siblings() {
+    let mut t = ResourceTree::default();
+    let root = t.iomem_root();
+    let base = 0x1_0000_0000u64;
+    let k = 20_000u64;
+    let win = add(&mut t, root, base, base + (k + 16) * 0x1000 - 1, Flags::MEM);
+    let real = add(&mut t, win, base, base + 0xfff, Flags::SYSTEM_RAM | Flags::BUSY);
+    for i in 1..k {
+        let r = add(&mut t, win, base + i * 0x1000, base + i * 0x1000 + 0xfff, Flags::MEM | Flags::BUSY);
+        // The second half share one start (each goes after the previous one).
+        let s = if i < k / 2 { base + i * 0x1000 } else { base + (k / 2) * 0x1000 };
+        t.adjust_resource(r, s, 0).unwrap();
+    }
+    let ram = add(&mut t, win, base + (k + 8) * 0x1000, base + (k + 9) * 0x1000 - 1, Flags::SYSTEM_RAM | Flags::BUSY);
+    // Behind every inverted sibling: the window's gap, then the RAM.
+    let gap = base + (k + 4) * 0x1000;
+    assert_eq!(t.deepest_containing(root, gap).unwrap(), Some(win));
+    assert!(!t.page_is_ram(gap >> 12));
+    assert!(t.page_is_ram((base + (k + 8) * 0x1000) >> 12));
+    assert_eq!(t.deepest_containing(root, base + (k + 8) * 0x1000).unwrap(), Some(ram));
+    // Before them: the one real claim.
+    assert_eq!(t.deepest_containing(root, base + 0x10).unwrap(), Some(real));
+    assert!(t.page_is_ram(base >> 12));
+    let hits: Vec<_> = t.children_overlapping(win, iomem::Range::new(gap, gap + 0xfff)).unwrap().collect();
+    assert!(hits.is_empty());
+}

@@ -219,21 +219,20 @@ pub fn infer_flags(tree: &mut ResourceTree, root: ResourceId, hints: &InferHints
         let inferred = rules::infer_all(&ctx, &nodes);
         nodes.iter().zip(inferred).map(|(n, inf)| (n.id, inf)).collect::<Vec<_>>()
     };
-    for (id, inf) in &entries {
-        // The handles were just read from this tree, so these cannot fail.
-        let _ = tree.set_flags(*id, inf.flags);
-        let _ = tree.set_desc(*id, inf.desc);
-    }
+    // The handles were just read from this tree: their slots are live.
+    tree.set_flags_desc_bulk(entries.iter().map(|(id, inf)| (id.slot(), inf.flags, inf.desc)));
     InferenceMap::from_entries(entries)
 }
 
 /// The inference map of a tree whose flags are real (an annotated dump such
 /// as `observed/iomem-flags.txt`): everything certain, rule `annotated`.
 pub fn annotated(tree: &ResourceTree, root: ResourceId) -> InferenceMap {
-    let Ok(pre) = tree.preorder(root) else { return InferenceMap::default() };
-    let entries = pre
-        .filter_map(|(id, _)| tree.get(id).ok().map(|v| (id, Inference::certain(v.flags, v.desc, "annotated"))))
-        .collect();
+    let Ok(mut pre) = tree.preorder(root) else { return InferenceMap::default() };
+    let mut entries = Vec::with_capacity(tree.len());
+    while let Some((ix, _)) = pre.next_ix() {
+        let (flags, desc) = tree.flags_desc(ix);
+        entries.push((tree.handle(ix), Inference::certain(flags, desc, "annotated")));
+    }
     InferenceMap::from_entries(entries)
 }
 

@@ -11,7 +11,7 @@ use super::names::{
     is_acpi_device, is_bdf, is_device_tree_node, is_devm_claim_of, is_guid, is_kernel_image, is_old_pci_bus,
     is_pci_bus, is_pnp, is_x86_legacy_port, is_x86_rom, numbered, numbered_pair,
 };
-use super::snapshot::Node;
+use super::snapshot::{self, Node};
 use super::{Arch, InferHints, Inference};
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelVersion;
@@ -130,7 +130,7 @@ impl Inference {
 pub(super) fn infer_all(ctx: &Ctx, nodes: &[Node<'_>]) -> Vec<Inference> {
     let mut out: Vec<Inference> = Vec::with_capacity(nodes.len());
     for i in 0..nodes.len() {
-        let place = Place { ctx, nodes, node: &nodes[i], done: &out };
+        let place = Place { ctx, nodes, index: i, node: &nodes[i], done: &out };
         let inf = if ctx.io { place.ioport() } else { place.iomem() };
         out.push(ctx.era(inf));
     }
@@ -163,6 +163,7 @@ pub(super) fn guess_arch(nodes: &[Node<'_>]) -> Option<Arch> {
 struct Place<'a, 't> {
     ctx: &'a Ctx,
     nodes: &'a [Node<'t>],
+    index: usize,
     node: &'a Node<'t>,
     /// Inferences of the nodes before this one (its ancestors included).
     done: &'a [Inference],
@@ -178,7 +179,7 @@ impl Place<'_, '_> {
     }
 
     fn parent(&self) -> Option<(&Node<'_>, &Inference)> {
-        self.node.parent.map(|p| (&self.nodes[p], &self.done[p]))
+        self.node.parent().map(|p| (&self.nodes[p], &self.done[p]))
     }
 
     fn parent_rule(&self) -> Option<&'static str> {
@@ -186,11 +187,11 @@ impl Place<'_, '_> {
     }
 
     fn children(&self) -> impl Iterator<Item = &Node<'_>> + '_ {
-        self.node.children.iter().map(|&c| &self.nodes[c])
+        snapshot::children(self.nodes, self.index).map(|c| &self.nodes[c])
     }
 
     fn has_children(&self) -> bool {
-        !self.node.children.is_empty()
+        snapshot::has_children(self.nodes, self.index)
     }
 
     /// A child that can only be a `__request_region` claim made inside
@@ -311,7 +312,7 @@ impl Place<'_, '_> {
             return Inference::rule(rule, if low { MEM | BUSY } else { MEM }, Desc::NONE);
         }
         let below_ram = self.parent_rule() == Some("system-ram");
-        let inf = if below_ram || self.node.parent.is_some() {
+        let inf = if below_ram || self.node.parent().is_some() {
             // reserve_region_with_split(System RAM, ..., "reserved"), §5.10.
             Inference::rule("memblock-reserved", MEM | BUSY, Desc::NONE)
         } else {

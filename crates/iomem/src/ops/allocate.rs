@@ -91,10 +91,10 @@ impl ResourceTree {
         c: &mut Constraint<'_>,
     ) -> Option<Range> {
         let rr = self.node(root).range();
-        let ids = self.child_ids(root);
+        let kids = self.kids(root);
         let mut cur = rr.start;
         let mut i = 0;
-        if let Some(&c1) = ids.first() {
+        if let Some(c1) = kids.first().map(|c| c.slot) {
             if self.node(c1).start == rr.start {
                 cur = if Some(c1) == old { self.node(c1).start } else { self.node(c1).end.wrapping_add(1) };
                 i = 1;
@@ -102,7 +102,7 @@ impl ResourceTree {
         }
         let avail_flags = flags.difference(Flags::UNSET);
         loop {
-            let child = ids.get(i).copied();
+            let child = kids.get(i).map(|c| c.slot);
             let we = match child {
                 None => rr.end,
                 Some(ch) if Some(ch) == old => self.node(ch).end,
@@ -204,7 +204,7 @@ impl ResourceTree {
         if !unset && found.contains(or) {
             return self.resize_in_place(root, old, found);
         }
-        if !self.child_ids(old).is_empty() {
+        if self.kid_count(old) != 0 {
             return Err(None);
         }
         if !unset && or.contains(found) {

@@ -28,9 +28,9 @@ impl ResourceTree {
             return Err(parent);
         }
         let pos = self.first_reaching(parent, r.start);
-        if let Some(&c) = self.child_ids(parent).get(pos) {
-            if self.node(c).start <= r.end {
-                return Err(c);
+        if let Some(c) = self.kids(parent).get(pos) {
+            if c.start <= r.end {
+                return Err(c.slot);
             }
         }
         Ok(pos)
@@ -95,10 +95,10 @@ impl ResourceTree {
         let ix = self.linked_non_root(old)?;
         let parent = self.node(ix).parent;
         let pos = self.position(ix);
-        let n = self.child_ids(ix).len();
-        let (starts, ids) = self.take_children(ix, 0..n);
+        let n = self.kid_count(ix);
+        let kids = self.take_children(ix, 0..n);
         self.unlink_at(parent, pos);
-        self.put_children(parent, pos, starts, ids);
+        self.put_children(parent, pos, kids);
         Ok(())
     }
 
@@ -126,15 +126,15 @@ impl ResourceTree {
 
     fn release_children_of(&mut self, ix: Ix, released: &mut Vec<ResourceId>) {
         // Post-order with an explicit stack: (node, its children taken out).
-        let n = self.child_ids(ix).len();
-        let (_, top) = self.take_children(ix, 0..n);
+        let n = self.kid_count(ix);
+        let top = self.take_children(ix, 0..n).iter().map(|c| c.slot).collect();
         let mut stack: Vec<(Ix, Vec<Ix>, usize)> = alloc::vec![(ix, top, 0)];
         while let Some((_, kids, next)) = stack.last_mut() {
             if let Some(&child) = kids.get(*next) {
                 *next += 1;
-                self.node_mut(child).parent = NIL;
-                let m = self.child_ids(child).len();
-                let (_, grandkids) = self.take_children(child, 0..m);
+                self.set_parent_link(child, NIL);
+                let m = self.kid_count(child);
+                let grandkids = self.take_children(child, 0..m).iter().map(|c| c.slot).collect();
                 stack.push((child, grandkids, 0));
             } else {
                 let (done, _, _) = stack.pop().unwrap_or((ix, Vec::new(), 0));
@@ -175,16 +175,16 @@ impl ResourceTree {
         };
         // Swallow: every sibling from `first` up to the last one starting
         // at or below new.end must lie inside `new`.
-        let ids = self.child_ids(parent);
+        let kids = self.kids(parent);
         let first_pos = self.position(first);
         let mut last_pos = first_pos;
         loop {
-            let next = self.node(ids[last_pos]);
+            let next = &kids[last_pos];
             if next.start < nr.start || next.end > nr.end {
-                return Ok(Some(ids[last_pos]));
+                return Ok(Some(next.slot));
             }
-            match ids.get(last_pos + 1) {
-                Some(&s) if self.node(s).start <= nr.end => last_pos += 1,
+            match kids.get(last_pos + 1) {
+                Some(s) if s.start <= nr.end => last_pos += 1,
                 _ => break,
             }
         }
@@ -192,14 +192,13 @@ impl ResourceTree {
         // Relink: `new` takes `first`'s place and adopts the run. Its own
         // former children are dropped from it (the kernel overwrites the
         // child link); they become detached.
-        let old_kids = self.child_ids(new).len();
-        let (_, orphans) = self.take_children(new, 0..old_kids);
-        for o in orphans {
-            self.node_mut(o).parent = NIL;
+        let old_kids = self.kid_count(new);
+        for o in self.take_children(new, 0..old_kids) {
+            self.set_parent_link(o.slot, NIL);
         }
-        let (starts, run) = self.take_children(parent, first_pos..last_pos + 1);
+        let run = self.take_children(parent, first_pos..last_pos + 1);
         self.link_at(parent, first_pos, new);
-        self.put_children(new, 0, starts, run);
+        self.put_children(new, 0, run);
         Ok(None)
     }
 
@@ -272,23 +271,22 @@ impl ResourceTree {
                 return Err(AdjustConflict::OutsideParent { parent: self.handle(parent) });
             }
             let pos = self.position(ix);
-            let ids = self.child_ids(parent);
-            if let Some(&next) = ids.get(pos + 1) {
-                if self.node(next).start <= new.end {
-                    return Err(AdjustConflict::NextSibling { sibling: self.handle(next) });
+            let kids = self.kids(parent);
+            if let Some(next) = kids.get(pos + 1) {
+                if next.start <= new.end {
+                    return Err(AdjustConflict::NextSibling { sibling: self.handle(next.slot) });
                 }
             }
             if pos > 0 {
-                let prev = ids[pos - 1];
-                if self.node(prev).end >= new.start {
-                    return Err(AdjustConflict::PreviousSibling { sibling: self.handle(prev) });
+                let prev = &kids[pos - 1];
+                if prev.end >= new.start {
+                    return Err(AdjustConflict::PreviousSibling { sibling: self.handle(prev.slot) });
                 }
             }
         }
-        for &c in self.child_ids(ix) {
-            let cr = self.node(c).range();
-            if cr.start < new.start || cr.end > new.end {
-                return Err(AdjustConflict::Child { child: self.handle(c) });
+        for c in self.kids(ix) {
+            if c.start < new.start || c.end > new.end {
+                return Err(AdjustConflict::Child { child: self.handle(c.slot) });
             }
         }
         self.set_range(ix, new);
@@ -299,10 +297,13 @@ impl ResourceTree {
     /// start equals `start`.
     pub fn lookup_resource(&self, root: ResourceId, start: u64) -> Result<Option<ResourceId>, Error> {
         let root = self.ix(root)?;
-        let starts = self.child_starts(root);
-        let pos = starts.partition_point(|&s| s < start);
-        Ok(match starts.get(pos) {
-            Some(&s) if s == start => Some(self.handle(self.child_ids(root)[pos])),
+        let list = self.node(root).children;
+        let pos = match list {
+            NIL => 0,
+            l => self.lists[l as usize].count_lt(start),
+        };
+        Ok(match self.kids(root).get(pos) {
+            Some(c) if c.start == start => Some(self.handle(c.slot)),
             _ => None,
         })
     }

@@ -32,15 +32,14 @@ impl ResourceTree {
     /// The lowest child of `parent` overlapping `q`, if any (the kernel's
     /// "not DISJOINT" test with flags 0).
     fn first_overlapping_child(&self, parent: Ix, q: Range) -> Option<Ix> {
-        let ids = self.child_ids(parent);
+        let kids = self.kids(parent);
         let mut pos = self.first_reaching(parent, q.start);
-        while let Some(&c) = ids.get(pos) {
-            let n = self.node(c);
+        while let Some(n) = kids.get(pos) {
             if n.start > q.end {
                 return None;
             }
             if n.end >= q.start {
-                return Some(c);
+                return Some(n.slot);
             }
             pos += 1;
         }
@@ -81,7 +80,7 @@ impl ResourceTree {
                         self.free_subtree(ix);
                         return Err(err);
                     }
-                    if !self.child_ids(ix).is_empty() {
+                    if self.kid_count(ix) != 0 {
                         // The kernel leaves the resource linked and returns
                         // -ERANGE; undo the insert so nothing leaks here.
                         let id = self.handle(ix);
@@ -132,7 +131,7 @@ impl ResourceTree {
             // parent overlaps the candidate.
             let Some(c) = self.first_overlapping_child(test_parent, q) else {
                 let ix = self.request_region_ix(IOMEM, q, name, Flags::empty()).map_err(|_| err)?;
-                self.node_mut(ix).desc = Desc::DEVICE_PRIVATE_MEMORY;
+                self.set_node_desc(ix, Desc::DEVICE_PRIVATE_MEMORY);
                 return Ok(self.handle(ix));
             };
             if stride == 0 {

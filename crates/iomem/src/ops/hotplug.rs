@@ -90,13 +90,13 @@ impl ResourceTree {
     fn find_adjustable(&self, q: Range) -> Option<Ix> {
         let mut cur = IOMEM;
         'level: loop {
-            let ids = self.child_ids(cur);
+            let kids = self.kids(cur);
             // With start < end, only the child reaching q.start can matter
             // (children before it neither cover q nor start at or after
             // q.end); otherwise follow the kernel's walk literally.
             let begin = if q.start < q.end { self.first_reaching(cur, q.start) } else { 0 };
-            for &c in &ids[begin.min(ids.len())..] {
-                let n = self.node(c);
+            for n in &kids[begin.min(kids.len())..] {
+                let c = n.slot;
                 if n.start >= q.end {
                     return None;
                 }
@@ -138,23 +138,26 @@ impl ResourceTree {
         if parent == NIL {
             return Err(Error::NotInTree { resource: res });
         }
-        self.node_mut(ix).flags |= Flags::SYSRAM_MERGEABLE;
+        let flags = self.node(ix).flags | Flags::SYSRAM_MERGEABLE;
+        self.set_node_flags(ix, flags);
         let pos = self.position(ix);
-        if let Some(&next) = self.child_ids(parent).get(pos + 1) {
+        if let Some(next) = self.child_at(parent, pos + 1) {
             if self.mergeable(ix, next) {
                 let end = self.node(next).end;
                 self.unlink_at(parent, pos + 1);
                 self.free_subtree(next);
-                self.node_mut(ix).end = end;
+                let start = self.node(ix).start;
+                self.set_range(ix, Range::new(start, end));
             }
         }
         if pos > 0 {
-            let prev = self.child_ids(parent)[pos - 1];
+            let prev = self.kids(parent)[pos - 1].slot;
             if self.mergeable(prev, ix) {
                 let end = self.node(ix).end;
                 self.unlink_at(parent, pos);
                 self.free_subtree(ix);
-                self.node_mut(prev).end = end;
+                let start = self.node(prev).start;
+                self.set_range(prev, Range::new(start, end));
                 return Ok(self.handle(prev));
             }
         }

@@ -71,9 +71,9 @@ impl ResourceTree {
             let p = self.node(parent);
             let f = Flags::from_bits_retain(p.flags.type_bits() | p.flags.ext_type_bits()) | Flags::BUSY | flags;
             let desc = p.desc;
-            let n = self.node_mut(new);
-            n.flags = f;
-            n.desc = desc;
+            // `new` is detached here: no record to keep current.
+            self.set_node_flags(new, f);
+            self.set_node_desc(new, desc);
             let conflict = match self.place(parent, new) {
                 Ok(()) => break,
                 Err(c) => c,
@@ -152,9 +152,9 @@ impl ResourceTree {
             let found = if q.start <= q.end {
                 // Only the child reaching q.start can cover the range.
                 let pos = self.first_reaching(cur, q.start);
-                self.child_ids(cur).get(pos).copied().filter(|&c| covers(self.node(c).range()))
+                self.kids(cur).get(pos).filter(|c| covers(Range::new(c.start, c.end))).map(|c| c.slot)
             } else {
-                self.child_ids(cur).iter().copied().find(|&c| covers(self.node(c).range()))
+                self.kids(cur).iter().find(|c| covers(Range::new(c.start, c.end))).map(|c| c.slot)
             };
             let Some(c) = found else { break };
             if !self.node(c).flags.is_busy() {

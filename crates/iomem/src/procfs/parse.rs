@@ -111,8 +111,14 @@ impl ParsedDump {
 
     /// The input line a resource came from.
     pub fn line_of(&self, resource: ResourceId) -> Option<usize> {
-        // Resources are allocated in input order in a fresh tree, so the
-        // lines are sorted by handle.
+        // Resources are allocated in input order in a fresh tree, after its
+        // two roots: the i-th line's resource has slot i + 2, unless the
+        // tree changed since. Otherwise the lines are still sorted by
+        // handle.
+        let direct = (resource.slot() as usize).checked_sub(2).and_then(|i| self.lines.get(i));
+        if let Some(l) = direct.filter(|l| l.resource == resource) {
+            return Some(l.line);
+        }
         self.lines.binary_search_by(|l| l.resource.cmp(&resource)).ok().map(|i| self.lines[i].line)
     }
 }
@@ -146,8 +152,42 @@ struct Parser<'o> {
 fn raw_lines(input: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let body = input.strip_suffix(b"\n").unwrap_or(input);
     // An empty input has no line at all (not one empty line).
-    let lines = if input.is_empty() { None } else { Some(body.split(|&b| b == b'\n')) };
-    lines.into_iter().flatten().enumerate().map(|(i, l)| (i + 1, l))
+    let mut rest = (!input.is_empty()).then_some(body);
+    core::iter::from_fn(move || {
+        let r = rest?;
+        match find_newline(r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+    .enumerate()
+    .map(|(i, l)| (i + 1, l))
+}
+
+/// The index of the first `\n`, eight bytes at a time (a zero-byte test on
+/// each word XORed with newlines).
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b'\n'));
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 /// A line without its `\r`, and whether it had one.
@@ -183,10 +223,14 @@ struct Survey {
 }
 
 impl Survey {
-    /// Splits every line once, keeping only aggregates, so that the second
-    /// pass can build the tree without holding a million split lines.
+    const fn new() -> Survey {
+        Survey { lines: 0, good: 0, all_zero: true, all_start4: true, max_end: 0 }
+    }
+
+    /// Splits every line once, keeping only aggregates (the error path and
+    /// `/proc/ioports` dumps; other dumps are surveyed while they are built).
     fn of(input: &[u8], annotations: bool) -> Survey {
-        let mut s = Survey { lines: 0, good: 0, all_zero: true, all_start4: true, max_end: 0 };
+        let mut s = Survey::new();
         for (n, l) in raw_lines(input) {
             let (l, _) = strip_cr(l, annotations);
             if is_blank(l) {
@@ -194,13 +238,18 @@ impl Survey {
             }
             s.lines += 1;
             if let Ok(r) = line::split(n, l, annotations) {
-                s.good += 1;
-                s.all_zero &= r.start.value == 0 && r.end.value == 0;
-                s.all_start4 &= r.start.digits == 4;
-                s.max_end = s.max_end.max(r.end.value);
+                s.add(&r);
             }
         }
         s
+    }
+
+    /// Counts a line that split into fields.
+    fn add(&mut self, r: &RawLine<'_>) {
+        self.good += 1;
+        self.all_zero &= r.start.value == 0 && r.end.value == 0;
+        self.all_start4 &= r.start.digits == 4;
+        self.max_end = self.max_end.max(r.end.value);
     }
 
     /// `/proc/ioports` if every line that split has a 4-digit start.
@@ -221,47 +270,118 @@ impl Survey {
             u64::MAX
         }
     }
-}
 
-impl Parser<'_> {
-    fn run(mut self, input: &[u8]) -> Result<ParsedDump, DumpError> {
-        let annotations = self.options.annotations;
-        let survey = Survey::of(input, annotations);
-        if survey.lines == 0 {
-            return Err(DumpError::Empty);
+    /// The errors decided on the whole dump before any line's own error:
+    /// no resource line at all, or the unprivileged (all-zero) form.
+    fn refusal(&self) -> Option<DumpError> {
+        if self.lines == 0 {
+            return Some(DumpError::Empty);
         }
         // An unprivileged reader sees every address as zero. Decided on the
         // lines that split, so one malformed line does not hide it.
-        if survey.good > 0 && survey.all_zero {
+        (self.good > 0 && self.all_zero).then_some(DumpError::Unprivileged { lines: self.lines })
+    }
+}
+
+/// A tree built from the lines, before the checks on the whole result.
+struct Built {
+    tree: ResourceTree,
+    root: Ix,
+    kind: DumpKind,
+    lines: Vec<ParsedLine>,
+}
+
+impl Parser<'_> {
+    /// One pass over the text: the dump is read as `/proc/iomem` (unless
+    /// told it is `/proc/ioports`) and surveyed while the tree is built.
+    /// Only when the survey then says otherwise — an unprivileged dump, or
+    /// one whose every start has 4 digits (`/proc/ioports`, small) — or a
+    /// line fails, is the text surveyed on its own first, as the decision
+    /// needs the whole dump.
+    fn run(mut self, input: &[u8]) -> Result<ParsedDump, DumpError> {
+        let annotations = self.options.annotations;
+        if self.options.kind != DumpKind::Ioports {
+            let mut survey = Survey::new();
+            match self.build(input, DumpKind::Iomem, self.options.config, &mut survey) {
+                Ok(built) => {
+                    if let Some(e) = survey.refusal() {
+                        return Err(e);
+                    }
+                    if self.options.kind == DumpKind::Iomem || survey.kind() == DumpKind::Iomem {
+                        return self.finish(input, built, &survey);
+                    }
+                }
+                Err(e) => {
+                    let survey = Survey::of(input, annotations);
+                    if let Some(refusal) = survey.refusal() {
+                        return Err(refusal);
+                    }
+                    if self.options.kind == DumpKind::Iomem || survey.kind() == DumpKind::Iomem {
+                        return Err(e);
+                    }
+                }
+            }
+            // An ioport dump after all: start again, as one.
+            self.notes.clear();
+            self.skipped.clear();
+        }
+        let survey = Survey::of(input, annotations);
+        if let Some(e) = survey.refusal() {
+            return Err(e);
+        }
+        let mut config = self.options.config;
+        config.ioport_end = survey.ioport_end();
+        let built = self.build(input, DumpKind::Ioports, config, &mut Survey::new())?;
+        self.finish(input, built, &survey)
+    }
+
+    /// The checks on the whole result, then the dump.
+    fn finish(mut self, input: &[u8], built: Built, survey: &Survey) -> Result<ParsedDump, DumpError> {
+        let Built { tree, root, kind, lines } = built;
+        if lines.is_empty() && !self.skipped.is_empty() {
+            return Err(DumpError::Line(self.skipped.remove(0)));
+        }
+        // Lenient mode may have skipped the lines that were not zero: what
+        // is left must not be read as a map of address 0 either.
+        if !lines.is_empty() && lines.iter().all(|l| tree.get(l.resource).is_ok_and(|v| v.range == Range::new(0, 0))) {
             return Err(DumpError::Unprivileged { lines: survey.lines });
         }
-        let kind = match self.options.kind {
-            DumpKind::Auto => survey.kind(),
-            k => k,
-        };
-        let mut config = self.options.config;
-        let root = if kind == DumpKind::Ioports {
-            config.ioport_end = survey.ioport_end();
-            IOPORT
-        } else {
-            IOMEM
-        };
-        let width = super::render::min_width(if root == IOPORT { config.ioport_end } else { u64::MAX });
+        if !input.is_empty() && !input.ends_with(b"\n") {
+            let last_line = raw_lines(input).count();
+            self.notes.push(Note { line: last_line, what: NoteKind::NoFinalNewline });
+        }
+        // Notes were gathered in several passes; report them in line order.
+        self.notes.sort_by_key(|n| n.line);
+        let root_id = tree.handle(root);
+        Ok(ParsedDump { tree, root: root_id, kind, lines, skipped: self.skipped, notes: self.notes })
+    }
 
+    /// Builds the tree of a dump of `kind`, adding every line to `survey`.
+    fn build(
+        &mut self,
+        input: &[u8],
+        kind: DumpKind,
+        config: TreeConfig,
+        survey: &mut Survey,
+    ) -> Result<Built, DumpError> {
+        let annotations = self.options.annotations;
+        let root = if kind == DumpKind::Ioports { IOPORT } else { IOMEM };
+        let width = super::render::min_width(if root == IOPORT { config.ioport_end } else { u64::MAX });
+        // Capacity from the number of lines (a fast count), so that a
+        // million resources are not moved through doubling vectors.
+        let line_count = input.iter().filter(|&&b| b == b'\n').count() + 1;
         let mut tree = ResourceTree::new(config);
-        tree.nodes.reserve(survey.good);
+        tree.nodes.reserve(line_count);
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
-        let mut lines = Vec::with_capacity(survey.good);
+        let mut lines = Vec::with_capacity(line_count);
         // stack[d] = the most recent line placed at depth d.
         let mut stack: Vec<Frame> = Vec::new();
         let mut root_frame = Frame { ix: root, line: 0, range: root_range, last_child: None };
         // Indentation depth and line number of the most recent skipped line,
         // so that the lines nested below it are skipped too.
         let mut skipped_at: Option<(usize, usize)> = None;
-        let mut last_line = 0;
         for (n, l) in raw_lines(input) {
-            last_line = n;
             let (l, cr) = strip_cr(l, annotations);
             if cr || (!annotations && l.ends_with(b"\r") && !is_blank(l)) {
                 self.notes.push(Note { line: n, what: NoteKind::CarriageReturn });
@@ -270,6 +390,7 @@ impl Parser<'_> {
                 self.notes.push(Note { line: n, what: NoteKind::BlankLine });
                 continue;
             }
+            survey.lines += 1;
             let r = match line::split(n, l, annotations) {
                 Ok(r) => r,
                 Err(e) => {
@@ -279,6 +400,7 @@ impl Parser<'_> {
                     continue;
                 }
             };
+            survey.add(&r);
             let indent_depth = r.spaces / 2;
             if let Some((d, parent_line)) = skipped_at {
                 if indent_depth > d {
@@ -309,8 +431,8 @@ impl Parser<'_> {
             if r.missing_space {
                 self.notes.push(Note { line: n, what: NoteKind::MissingSpaceAfterColon });
             }
-            let name = match core::str::from_utf8(r.name) {
-                Ok(s) => tree.name_intern(s),
+            let name_slot = match core::str::from_utf8(r.name) {
+                Ok(s) => tree.names.intern(s),
                 Err(e) => {
                     if !self.options.lenient {
                         let at = e.valid_up_to();
@@ -319,38 +441,22 @@ impl Parser<'_> {
                         return Err(DumpError::Line(*line::error(n, r.text, r.name_col + at, Field::Name, problem)));
                     }
                     self.notes.push(Note { line: n, what: NoteKind::LossyName });
-                    tree.name_intern(&String::from_utf8_lossy(r.name))
+                    tree.names.intern(&String::from_utf8_lossy(r.name))
                 }
             };
             let (flags, desc) = r.annotation.unwrap_or((root_flags, Desc::NONE));
-            // A freshly interned name of this tree always has a slot.
-            let name_slot = tree.name_slot(Some(name)).map_err(|_| DumpError::TooLarge { line: n })?;
             let ix = tree.alloc_node(range, name_slot, flags, desc).map_err(|_| DumpError::TooLarge { line: n })?;
             let parent_ix = parent.ix;
             parent.last_child = Some((range, n));
             // Lines arrive in ascending order below each parent (checked
             // above), so the new child goes last.
-            let pos = tree.child_ids(parent_ix).len();
+            let pos = tree.kid_count(parent_ix);
             tree.link_at(parent_ix, pos, ix);
             stack.truncate(depth);
             stack.push(Frame { ix, line: n, range, last_child: None });
             lines.push(ParsedLine { line: n, resource: tree.handle(ix), depth, annotated: r.annotation.is_some() });
         }
-        if !input.is_empty() && !input.ends_with(b"\n") {
-            self.notes.push(Note { line: last_line, what: NoteKind::NoFinalNewline });
-        }
-        if lines.is_empty() && !self.skipped.is_empty() {
-            return Err(DumpError::Line(self.skipped.remove(0)));
-        }
-        // Lenient mode may have skipped the lines that were not zero: what
-        // is left must not be read as a map of address 0 either.
-        if !lines.is_empty() && lines.iter().all(|l| tree.get(l.resource).is_ok_and(|v| v.range == Range::new(0, 0))) {
-            return Err(DumpError::Unprivileged { lines: survey.lines });
-        }
-        // Notes were gathered in several passes; report them in line order.
-        self.notes.sort_by_key(|n| n.line);
-        let root_id = tree.handle(root);
-        Ok(ParsedDump { tree, root: root_id, kind, lines, skipped: self.skipped, notes: self.notes })
+        Ok(Built { tree, root, kind, lines })
     }
 
     fn fail(&mut self, e: ParseError) -> Result<(), DumpError> {
@@ -407,4 +513,24 @@ fn check_place(range: Range, parent: &Frame) -> Result<(), Problem> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newline_search_is_a_plain_search() {
+        let text = b"0-1 : a\n\n  22-33 : b c\nx\n0123456789abcdef0123\n\n\nlast";
+        for from in 0..text.len() {
+            let s = &text[from..];
+            assert_eq!(find_newline(s), s.iter().position(|&b| b == b'\n'), "from {from}");
+        }
+        let lines: Vec<&[u8]> = raw_lines(text).map(|(_, l)| l).collect();
+        let plain: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        assert_eq!(lines, plain);
+        assert_eq!(raw_lines(b"a\n").count(), 1);
+        assert_eq!(raw_lines(b"").count(), 0);
+        assert_eq!(raw_lines(b"\n").map(|(_, l)| l.len()).collect::<Vec<_>>(), [0]);
+    }
 }

@@ -4,6 +4,7 @@
 
 mod overlap;
 
+use overlap::LevelStack;
 pub(crate) use overlap::Visit;
 
 use alloc::vec::Vec;
@@ -13,7 +14,7 @@ use crate::error::Error;
 use crate::flags::{Desc, Flags};
 use crate::profile::{ExclusiveRule, RegionIntersectsRule, WalkerScope};
 use crate::range::Range;
-use crate::tree::{IOMEM, Ix, ResourceId, ResourceTree};
+use crate::tree::{Child, IOMEM, Ix, ResourceId, ResourceTree};
 
 /// A match of `find_next_iomem_res`: the matching resource's range clipped
 /// to the search range, with its flags, descriptor and parent.
@@ -107,19 +108,13 @@ pub struct ExclusiveHit {
 }
 
 impl ResourceTree {
-    fn matches(&self, ix: Ix, flags: Flags, desc: Desc) -> bool {
-        let n = self.node(ix);
-        n.flags.has_all(flags) && desc.matches(n.desc)
-    }
-
-    fn found(&self, ix: Ix, q: Range) -> Found {
-        let n = self.node(ix);
+    fn found(&self, c: &Child, q: Range) -> Found {
         Found {
-            resource: self.handle(ix),
-            range: Range::new(n.start.max(q.start), n.end.min(q.end)),
-            flags: n.flags,
-            desc: n.desc,
-            parent: self.parent(self.handle(ix)).ok().flatten(),
+            resource: self.handle(c.slot),
+            range: Range::new(c.start.max(q.start), c.end.min(q.end)),
+            flags: c.flags,
+            desc: c.desc,
+            parent: self.parent(self.handle(c.slot)).ok().flatten(),
         }
     }
 
@@ -139,8 +134,8 @@ impl ResourceTree {
         let q = Range::new(start, end);
         let mut hit = None;
         self.visit_overlapping(IOMEM, q, |p| {
-            if self.matches(p, flags, desc) {
-                hit = Some(p);
+            if matches(p, flags, desc) {
+                hit = Some(*p);
                 Visit::Stop
             } else if first_level {
                 Visit::SkipChildren
@@ -148,12 +143,70 @@ impl ResourceTree {
                 Visit::Descend
             }
         });
-        hit.map(|p| self.found(p, q)).ok_or(Error::NotFound { start, end })
+        hit.map(|p| self.found(&p, q)).ok_or(Error::NotFound { start, end })
+    }
+
+    /// The matches the kernel's walkers find by calling
+    /// `find_next_iomem_res(start, end)` again and again, each time from
+    /// just after the previous match, until `start >= end` — found in one
+    /// pre-order pass instead of a search from the root per match.
+    ///
+    /// Why one pass gives the same matches: the search after a match `m`
+    /// meets again only `m`'s ancestors (none of which matched, or the
+    /// earlier search would have stopped there) and skips everything that
+    /// ends before the new start — the resources before `m` in pre-order
+    /// and `m`'s own subtree — so it continues exactly where the pass
+    /// stands. `on_match` returns false to stop. A match ending at the top
+    /// of the space ends the walk (the kernel's cursor would wrap to 0 and
+    /// restart from the bottom, endlessly unless a callback stops it).
+    fn scan_matches(
+        &self,
+        start: u64,
+        end: u64,
+        flags: Flags,
+        desc: Desc,
+        first_level: bool,
+        mut on_match: impl FnMut(&Found) -> bool,
+    ) {
+        if start >= end {
+            return;
+        }
+        let mut cur = start;
+        let mut stack = LevelStack::new();
+        let root = self.node(IOMEM).children;
+        stack.push((root, self.first_in(root, cur)));
+        while let Some((list, pos)) = stack.top() {
+            let Some(c) = self.kids_of_list(*list).get(*pos) else {
+                stack.pop();
+                continue;
+            };
+            if c.start > end {
+                stack.pop();
+                continue;
+            }
+            *pos += 1;
+            if c.end < cur {
+                continue;
+            }
+            if matches(c, flags, desc) {
+                let m = self.found(c, Range::new(cur, end));
+                if !on_match(&m) || m.range.end == u64::MAX {
+                    return;
+                }
+                cur = m.range.end + 1;
+                if cur >= end {
+                    return;
+                }
+            } else if !first_level {
+                let kids = c.kids;
+                stack.push((kids, self.first_in(kids, cur)));
+            }
+        }
     }
 
     fn walk_with<B>(
         &self,
-        mut start: u64,
+        start: u64,
         end: u64,
         flags: Flags,
         desc: Desc,
@@ -161,24 +214,54 @@ impl ResourceTree {
         mut cb: impl FnMut(&Found) -> ControlFlow<B>,
     ) -> Walk<B> {
         let mut ret = Walk::NothingFound;
-        while start < end {
-            let Ok(m) = self.find_next(start, end, flags, desc, first_level) else {
-                break;
-            };
-            if let ControlFlow::Break(b) = cb(&m) {
-                return Walk::Stopped(b);
+        self.scan_matches(start, end, flags, desc, first_level, |m| match cb(m) {
+            ControlFlow::Break(b) => {
+                ret = Walk::Stopped(b);
+                false
             }
-            ret = Walk::Completed;
-            // A match ending at the top of the space would make the
-            // kernel's cursor wrap to 0 and restart from the bottom (an
-            // endless walk unless the callback stops it); this port ends
-            // the walk there instead.
-            if m.range.end == u64::MAX {
-                break;
+            ControlFlow::Continue(()) => {
+                ret = Walk::Completed;
+                true
             }
-            start = m.range.end + 1;
-        }
+        });
         ret
+    }
+
+    /// The end of the highest resource that
+    /// `walk_iomem_res_desc(desc, flags, 0, u64::MAX)` reports (`None` if
+    /// it reports none), without walking the matches: every match inside a
+    /// resource ends no higher than it, and every match inside an earlier
+    /// sibling ends below it, so the first match of a descent from the
+    /// highest child downwards is the answer. The resources after the
+    /// highest match are visited once; a tree holding inverted resources
+    /// takes the walk.
+    pub fn last_iomem_res_end(&self, flags: Flags, desc: Desc) -> Option<u64> {
+        let mut stack: Vec<(u32, usize)> = alloc::vec![(self.node(IOMEM).children, usize::MAX)];
+        while let Some((list, left)) = stack.last_mut() {
+            let kids = self.kids_of_list(*list);
+            if *left == usize::MAX {
+                *left = kids.len();
+            }
+            if *left == 0 {
+                stack.pop();
+                continue;
+            }
+            *left -= 1;
+            let c = &kids[*left];
+            if c.is_inverted() {
+                let mut top = None;
+                self.scan_matches(0, u64::MAX, flags, desc, false, |m| {
+                    top = top.max(Some(m.range.end));
+                    true
+                });
+                return top;
+            }
+            if matches(c, flags, desc) {
+                return Some(c.end);
+            }
+            stack.push((c.kids, usize::MAX));
+        }
+        None
     }
 
     /// `walk_iomem_res_desc(desc, flags, start, end, cb)` (§6.2): calls `cb`
@@ -250,38 +333,62 @@ impl ResourceTree {
     ) -> Walk<B> {
         let shift = self.config.page_shift;
         let page = self.config.page_size();
-        let mut start = start_pfn.wrapping_shl(shift);
+        let start = start_pfn.wrapping_shl(shift);
         let end = start_pfn.wrapping_add(nr_pages).wrapping_shl(shift).wrapping_sub(1);
         let mut ret = Walk::NothingFound;
-        while start < end {
-            let Ok(m) = self.find_next(start, end, Flags::SYSTEM_RAM | Flags::BUSY, Desc::NONE, false) else {
-                break;
-            };
+        self.scan_matches(start, end, Flags::SYSTEM_RAM | Flags::BUSY, Desc::NONE, false, |m| {
             let pfn = m.range.start.wrapping_add(page - 1) >> shift;
             let end_pfn = m.range.end.wrapping_add(1) >> shift;
             if end_pfn > pfn {
                 if let ControlFlow::Break(b) = cb(pfn, end_pfn - pfn) {
-                    return Walk::Stopped(b);
+                    ret = Walk::Stopped(b);
+                    return false;
                 }
                 ret = Walk::Completed;
             }
             // The kernel tests its running result after every match, and
             // that result is still -EINVAL while no callback ran: a first
             // match holding no whole page ends the walk.
-            if !ret.found() {
-                break;
-            }
-            if m.range.end == u64::MAX {
-                break;
-            }
-            start = m.range.end + 1;
-        }
+            ret.found()
+        });
         ret
     }
 
     /// `page_is_ram(pfn)` (§6.3, generic): one busy System RAM resource at
     /// any depth covers the whole page.
+    ///
+    /// The kernel's answer is the first resource, in pre-order, that
+    /// overlaps the page and is busy System RAM: true if it covers the
+    /// whole page. While the resource of each level that reaches the page
+    /// covers it entirely, that resource is the only one of its level the
+    /// walk can meet (siblings before it end below the page, siblings after
+    /// it start above), so the answer comes from one descent over the child
+    /// records; a page holding a resource boundary takes the kernel's walk.
     pub fn page_is_ram(&self, pfn: u64) -> bool {
+        let shift = self.config.page_shift;
+        let start = pfn.wrapping_shl(shift);
+        let end = pfn.wrapping_add(1).wrapping_shl(shift).wrapping_sub(1);
+        if start >= end {
+            return false;
+        }
+        let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
+        let mut list = self.node(IOMEM).children;
+        loop {
+            let Some(c) = self.kids_of_list(list).get(self.first_in(list, start)) else { return false };
+            if c.start > end {
+                return false;
+            }
+            if c.start > start || c.end < end {
+                break;
+            }
+            if c.flags.has_all(busy_ram) {
+                // The match clipped to the page is the page: the kernel's
+                // page count of it (zero for the top page, whose end wraps).
+                let page = self.config.page_size();
+                return (end.wrapping_add(1) >> shift) > (start.wrapping_add(page - 1) >> shift);
+            }
+            list = c.kids;
+        }
         self.walk_system_ram_range(pfn, 1, |_, _| ControlFlow::Break(())).found()
     }
 
@@ -316,7 +423,7 @@ impl ResourceTree {
     ) -> RegionIntersects {
         let (mut kind, mut other) = (0usize, 0usize);
         self.visit_overlapping(parent, q, |p| {
-            if self.matches(p, flags, desc) {
+            if matches(p, flags, desc) {
                 kind += 1;
             } else if rule == RegionIntersectsRule::TopLevelOnly {
                 other += 1;
@@ -340,17 +447,16 @@ impl ResourceTree {
     /// tells whether they cover `p ∩ q` without a gap (v6.12 rule). The
     /// descendants of a matching descendant cannot change the outcome, so
     /// they are not visited.
-    fn covered_by_matches(&self, p: Ix, q: Range, flags: Flags, desc: Desc) -> (usize, bool) {
-        let pr = self.node(p).range();
-        let mut ostart = pr.start.max(q.start);
-        let oend = pr.end.min(q.end);
+    fn covered_by_matches(&self, p: &Child, q: Range, flags: Flags, desc: Desc) -> (usize, bool) {
+        let mut ostart = p.start.max(q.start);
+        let oend = p.end.min(q.end);
         let (mut kind, mut covered) = (0, false);
-        self.visit_overlapping(p, q, |d| {
-            if !self.matches(d, flags, desc) {
+        self.visit_overlapping(p.slot, q, |d| {
+            if !matches(d, flags, desc) {
                 return Visit::Descend;
             }
             kind += 1;
-            let dr = self.node(d).range();
+            let dr = Range::new(d.start, d.end);
             if dr.start > ostart {
                 return Visit::Stop;
             }
@@ -367,19 +473,18 @@ impl ResourceTree {
     /// `iomem_map_sanity_check(addr, size)` (§6.5): the first non-busy
     /// resource that overlaps `[addr, addr + size - 1]` without containing
     /// it at page granularity (kernel: warning "resource sanity check:
-    /// requesting [mem …], which spans more than <name> <range>" and −1), or
+    /// requesting [mem …], which spans more than `<name> <range>`" and −1), or
     /// `None` (kernel: 0).
     pub fn iomem_map_sanity_check(&self, addr: u64, size: u64) -> Option<ResourceId> {
         let q = Range::from_start_size(addr, size);
         let shift = self.config.page_shift;
         let mut hit = None;
-        self.visit_overlapping(IOMEM, q, |p| {
-            let n = self.node(p);
+        self.visit_overlapping(IOMEM, q, |n| {
             let page_contains = (n.start >> shift) <= (q.start >> shift) && (n.end >> shift) >= (q.end >> shift);
             if page_contains || n.flags.is_busy() {
                 return Visit::Descend;
             }
-            hit = Some(p);
+            hit = Some(n.slot);
             Visit::Stop
         });
         hit.map(|p| self.handle(p))
@@ -445,15 +550,21 @@ impl ResourceTree {
         }
         let q = Range::new(addr, limit - 1);
         let mut hit = None;
-        self.visit_overlapping(root, q, |p| match own_exclusive_reason(rule, self.node(p).flags, params) {
+        self.visit_overlapping(root, q, |p| match own_exclusive_reason(rule, p.flags, params) {
             Some(reason) => {
-                hit = Some(ExclusiveHit { resource: self.handle(p), reason });
+                hit = Some(ExclusiveHit { resource: self.handle(p.slot), reason });
                 Visit::Stop
             }
             None => Visit::Descend,
         });
         hit
     }
+}
+
+/// `find_next_iomem_res`'s test: every flag of `flags` set, `desc` equal
+/// unless NONE.
+fn matches(c: &Child, flags: Flags, desc: Desc) -> bool {
+    c.flags.has_all(flags) && desc.matches(c.desc)
 }
 
 /// The test `iomem_is_exclusive` applies to each resource it visits.

@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use crate::range::Range;
-use crate::tree::{Ix, ResourceTree};
+use crate::tree::{Child, Ix, NIL, ResourceTree};
 
 /// What to do after visiting a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,20 +21,20 @@ pub(crate) enum Visit {
 /// A stack that lives inline for the usual shallow trees and spills to the
 /// heap only for chains deeper than `INLINE` levels, so a per-address query
 /// allocates nothing.
-struct LevelStack {
-    inline: [(Ix, usize); INLINE],
+pub(crate) struct LevelStack {
+    inline: [(u32, usize); INLINE],
     len: usize,
-    spill: Vec<(Ix, usize)>,
+    spill: Vec<(u32, usize)>,
 }
 
 const INLINE: usize = 12;
 
 impl LevelStack {
-    fn new() -> LevelStack {
+    pub(crate) fn new() -> LevelStack {
         LevelStack { inline: [(0, 0); INLINE], len: 0, spill: Vec::new() }
     }
 
-    fn push(&mut self, v: (Ix, usize)) {
+    pub(crate) fn push(&mut self, v: (u32, usize)) {
         if self.len < INLINE {
             self.inline[self.len] = v;
         } else {
@@ -43,14 +43,14 @@ impl LevelStack {
         self.len += 1;
     }
 
-    fn pop(&mut self) {
+    pub(crate) fn pop(&mut self) {
         if self.len > INLINE {
             self.spill.pop();
         }
         self.len = self.len.saturating_sub(1);
     }
 
-    fn top(&mut self) -> Option<&mut (Ix, usize)> {
+    pub(crate) fn top(&mut self) -> Option<&mut (u32, usize)> {
         match self.len {
             0 => None,
             n if n <= INLINE => Some(&mut self.inline[n - 1]),
@@ -64,35 +64,45 @@ impl ResourceTree {
     /// `p.start <= q.end && p.end >= q.start` (the kernel's
     /// `resource_overlaps`, applied literally even to inverted ranges), as
     /// long as `f` asks to descend. Resources failing the test are skipped
-    /// together with their subtrees, which cannot pass it either. Returns
-    /// true if `f` stopped the walk.
-    pub(crate) fn visit_overlapping(&self, root: Ix, q: Range, mut f: impl FnMut(Ix) -> Visit) -> bool {
+    /// together with their subtrees, which cannot pass it either. `f` sees
+    /// each resource's record in its parent's index (range, flags,
+    /// descriptor, slot), so the walk reads no arena node. Returns true if
+    /// `f` stopped the walk.
+    pub(crate) fn visit_overlapping(&self, root: Ix, q: Range, mut f: impl FnMut(&Child) -> Visit) -> bool {
         let mut stack = LevelStack::new();
-        stack.push((root, self.first_reaching(root, q.start)));
-        while let Some((parent, pos)) = stack.top() {
-            let ids = self.child_ids(*parent);
-            let Some(&c) = ids.get(*pos) else {
+        let list = self.node(root).children;
+        stack.push((list, self.first_in(list, q.start)));
+        while let Some((list, pos)) = stack.top() {
+            let Some(c) = self.kids_of_list(*list).get(*pos) else {
                 stack.pop();
                 continue;
             };
-            let n = self.node(c);
-            if n.start > q.end {
+            if c.start > q.end {
                 stack.pop();
                 continue;
             }
             *pos += 1;
-            if n.end < q.start {
+            if c.end < q.start {
                 continue; // an inverted sibling below the query
             }
             match f(c) {
                 Visit::Descend => {
-                    let first = self.first_reaching(c, q.start);
-                    stack.push((c, first));
+                    let first = self.first_in(c.kids, q.start);
+                    stack.push((c.kids, first));
                 }
                 Visit::SkipChildren => {}
                 Visit::Stop => return true,
             }
         }
         false
+    }
+
+    /// `first_reaching` on a child list (`NIL`: none).
+    #[inline]
+    pub(crate) fn first_in(&self, list: u32, addr: u64) -> usize {
+        match list {
+            NIL => 0,
+            l => self.lists[l as usize].first_reaching(addr),
+        }
     }
 }

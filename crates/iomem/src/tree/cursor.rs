@@ -39,14 +39,13 @@ impl ResourceTree {
 
     /// The child at the cursor, advancing it; `None` at the end of the list.
     pub fn next_child(&self, cursor: &mut ChildCursor) -> Option<ChildEntry> {
-        let ix = *self.child_ids(cursor.parent).get(cursor.pos)?;
+        let c = *self.kids(cursor.parent).get(cursor.pos)?;
         cursor.pos += 1;
-        let n = self.node(ix);
         Some(ChildEntry {
-            id: self.handle(ix),
-            range: n.range(),
-            flags: n.flags,
-            has_children: n.children != super::NIL,
+            id: self.handle(c.slot),
+            range: Range::new(c.start, c.end),
+            flags: c.flags,
+            has_children: c.kids != super::NIL,
         })
     }
 

@@ -4,14 +4,16 @@
 //! identity, slot index, slot generation): a handle to a freed resource or
 //! from another tree yields an error, never a wrong node.
 //!
-//! Each parent keeps its children in a sorted vector of `(start, slot)`
-//! pairs (structure of arrays), so that every per-address question is a
-//! binary search per level instead of the kernel's walk along the sibling
-//! list. The results are the kernel's: `first_reaching` below is proven
+//! Each parent keeps its children in a sorted index of records (start,
+//! end, flags, descriptor, slot, child list) with a small B-tree-like
+//! summary (`children.rs`), so that every per-address question is a
+//! search of a few cache lines per level instead of the kernel's walk
+//! along the sibling list. The results are the kernel's: `first_reaching` below is proven
 //! equal to the linear walk under the tree invariants of resource-tree.md
 //! §2.7, and the property tests compare every operation with a linked-list
 //! reference model.
 
+mod children;
 mod cursor;
 mod journal;
 mod names;
@@ -30,6 +32,7 @@ use crate::error::Error;
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelProfile;
 use crate::range::Range;
+pub(crate) use children::{Child, ChildList};
 use names::NameTable;
 
 /// Slot index inside the arena.
@@ -160,14 +163,6 @@ impl Node {
     pub(crate) const fn range(&self) -> Range {
         Range::new(self.start, self.end)
     }
-}
-
-/// Children of one parent, sorted by start (non-strictly: inverted
-/// resources may share a start with a neighbour).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ChildList {
-    pub(crate) starts: Vec<u64>,
-    pub(crate) ids: Vec<Ix>,
 }
 
 /// The kernel's two resource trees (`iomem_resource` and `ioport_resource`)
@@ -334,10 +329,6 @@ impl ResourceTree {
         &self.nodes[ix as usize]
     }
 
-    pub(crate) fn node_mut(&mut self, ix: Ix) -> &mut Node {
-        &mut self.nodes[ix as usize]
-    }
-
     pub(crate) fn is_root(ix: Ix) -> bool {
         ix == IOMEM || ix == IOPORT
     }
@@ -400,10 +391,10 @@ impl ResourceTree {
         while let Some(n) = stack.pop() {
             let list = self.node(n).children;
             if list != NIL {
-                stack.extend_from_slice(&self.lists[list as usize].ids);
+                stack.extend(self.lists[list as usize].recs().iter().map(|c| c.slot));
                 self.release_list(list);
             }
-            let node = self.node_mut(n);
+            let node = &mut self.nodes[n as usize];
             node.parent = FREED;
             node.children = NIL;
             self.free_nodes.push(n);
@@ -414,24 +405,110 @@ impl ResourceTree {
 
     // ----- child lists -------------------------------------------------
 
-    pub(crate) fn child_ids(&self, parent: Ix) -> &[Ix] {
-        match self.node(parent).children {
+    /// The child records of `parent`, lowest first.
+    #[inline]
+    pub(crate) fn kids(&self, parent: Ix) -> &[Child] {
+        self.kids_of_list(self.node(parent).children)
+    }
+
+    /// The records of child list `list` (`NIL`: none).
+    #[inline]
+    pub(crate) fn kids_of_list(&self, list: u32) -> &[Child] {
+        match list {
             NIL => &[],
-            l => &self.lists[l as usize].ids,
+            l => self.lists[l as usize].recs(),
         }
     }
 
-    pub(crate) fn child_starts(&self, parent: Ix) -> &[u64] {
-        match self.node(parent).children {
-            NIL => &[],
-            l => &self.lists[l as usize].starts,
+    /// The slot of the `pos`-th child of `parent`.
+    #[inline]
+    pub(crate) fn child_at(&self, parent: Ix, pos: usize) -> Option<Ix> {
+        self.kids(parent).get(pos).map(|c| c.slot)
+    }
+
+    /// The number of children of `parent`.
+    pub(crate) fn kid_count(&self, parent: Ix) -> usize {
+        self.kids(parent).len()
+    }
+
+    /// The slots of the children of `parent`, lowest first.
+    pub(crate) fn kid_slots(&self, parent: Ix) -> impl DoubleEndedIterator<Item = Ix> + Clone + '_ {
+        self.kids(parent).iter().map(|c| c.slot)
+    }
+
+    /// The record of a node as its parent's index keeps it.
+    fn record_of(&self, ix: Ix) -> Child {
+        let n = self.node(ix);
+        Child { start: n.start, end: n.end, flags: n.flags, desc: n.desc, slot: ix, kids: n.children }
+    }
+
+    /// Copies a linked node's fields into its record at `pos` of its
+    /// parent's index.
+    fn resync(&mut self, ix: Ix, pos: usize) {
+        let parent = self.node(ix).parent;
+        let rec = self.record_of(ix);
+        let list = self.node(parent).children;
+        self.lists[list as usize].set(pos, rec);
+    }
+
+    /// Changes a node through `f`, keeping its record in its parent's index
+    /// current. Every change of a node's range, flags, descriptor or child
+    /// list goes through here.
+    fn update_node(&mut self, ix: Ix, f: impl FnOnce(&mut Node)) {
+        let pos = (self.node(ix).parent != NIL).then(|| self.position(ix));
+        f(&mut self.nodes[ix as usize]);
+        if let Some(pos) = pos {
+            self.resync(ix, pos);
         }
+    }
+
+    /// Sets the flags of a resource.
+    pub(crate) fn set_node_flags(&mut self, ix: Ix, flags: Flags) {
+        self.update_node(ix, |n| n.flags = flags);
+    }
+
+    /// Sets the descriptor of a resource.
+    pub(crate) fn set_node_desc(&mut self, ix: Ix, desc: Desc) {
+        self.update_node(ix, |n| n.desc = desc);
+    }
+
+    /// The flags and descriptor of a resource (crate-internal, no view).
+    pub(crate) fn flags_desc(&self, ix: Ix) -> (Flags, Desc) {
+        let n = self.node(ix);
+        (n.flags, n.desc)
+    }
+
+    /// The range and name text of a resource (crate-internal, no view).
+    pub(crate) fn range_and_name(&self, ix: Ix) -> (Range, Option<&str>) {
+        let n = self.node(ix);
+        (n.range(), self.names.text(n.name))
+    }
+
+    /// Sets the flags and descriptor of many resources at once, then
+    /// brings every child record up to date in one pass over the indexes
+    /// (instead of one index search per resource).
+    pub(crate) fn set_flags_desc_bulk(&mut self, items: impl Iterator<Item = (Ix, Flags, Desc)>) {
+        for (ix, flags, desc) in items {
+            let n = &mut self.nodes[ix as usize];
+            n.flags = flags;
+            n.desc = desc;
+        }
+        let nodes = &self.nodes;
+        for list in &mut self.lists {
+            list.refresh_flags(|slot| {
+                let n = &nodes[slot as usize];
+                (n.flags, n.desc)
+            });
+        }
+    }
+
+    /// Sets the parent link of a resource (not part of its record).
+    pub(crate) fn set_parent_link(&mut self, ix: Ix, parent: Ix) {
+        self.nodes[ix as usize].parent = parent;
     }
 
     fn release_list(&mut self, list: u32) {
-        let l = &mut self.lists[list as usize];
-        l.starts = Vec::new();
-        l.ids = Vec::new();
+        self.lists[list as usize].clear();
         self.free_lists.push(list);
     }
 
@@ -445,32 +522,39 @@ impl ResourceTree {
                     (self.lists.len() - 1) as u32
                 }
             };
-            self.node_mut(parent).children = list;
+            self.update_node(parent, |n| n.children = list);
         }
         &mut self.lists[list as usize]
     }
 
+    /// Drops the (now empty) child list of `parent`.
+    fn drop_list_if_empty(&mut self, parent: Ix) {
+        let list = self.node(parent).children;
+        if list != NIL && self.lists[list as usize].is_empty() {
+            self.release_list(list);
+            self.update_node(parent, |n| n.children = NIL);
+        }
+    }
+
     /// Links `child` as the `pos`-th child of `parent`.
     pub(crate) fn link_at(&mut self, parent: Ix, pos: usize, child: Ix) {
-        let start = self.node(child).start;
-        self.node_mut(child).parent = parent;
+        self.set_parent_link(child, parent);
+        let rec = self.record_of(child);
         let list = self.list_of(parent);
-        list.starts.insert(pos, start);
-        list.ids.insert(pos, child);
+        if pos == list.len() {
+            list.push(rec);
+        } else {
+            list.insert(pos, rec);
+        }
     }
 
     /// Unlinks the `pos`-th child of `parent` (its own subtree stays
     /// attached to it) and returns it.
     pub(crate) fn unlink_at(&mut self, parent: Ix, pos: usize) -> Ix {
         let list_ix = self.node(parent).children;
-        let list = &mut self.lists[list_ix as usize];
-        list.starts.remove(pos);
-        let child = list.ids.remove(pos);
-        if list.ids.is_empty() {
-            self.release_list(list_ix);
-            self.node_mut(parent).children = NIL;
-        }
-        self.node_mut(child).parent = NIL;
+        let child = self.lists[list_ix as usize].remove(pos).slot;
+        self.drop_list_if_empty(parent);
+        self.set_parent_link(child, NIL);
         child
     }
 
@@ -481,43 +565,37 @@ impl ResourceTree {
         self.unlink_at(parent, pos);
     }
 
-    /// Removes children `range` of `parent` and returns them (in order).
-    pub(crate) fn take_children(&mut self, parent: Ix, range: core::ops::Range<usize>) -> (Vec<u64>, Vec<Ix>) {
+    /// Removes children `range` of `parent` and returns their records (in
+    /// order); their parent links are left to the caller.
+    pub(crate) fn take_children(&mut self, parent: Ix, range: core::ops::Range<usize>) -> Vec<Child> {
         let list_ix = self.node(parent).children;
         if list_ix == NIL {
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         }
-        let list = &mut self.lists[list_ix as usize];
-        let starts: Vec<u64> = list.starts.drain(range.clone()).collect();
-        let ids: Vec<Ix> = list.ids.drain(range).collect();
-        if list.ids.is_empty() {
-            self.release_list(list_ix);
-            self.node_mut(parent).children = NIL;
-        }
-        (starts, ids)
+        let taken = self.lists[list_ix as usize].drain(range);
+        self.drop_list_if_empty(parent);
+        taken
     }
 
-    /// Inserts `ids` (sorted, with their `starts`) as children of `parent`
-    /// at position `pos`, setting their parent link.
-    pub(crate) fn put_children(&mut self, parent: Ix, pos: usize, starts: Vec<u64>, ids: Vec<Ix>) {
-        if ids.is_empty() {
+    /// Inserts children (sorted records) below `parent` at position `pos`,
+    /// setting their parent link.
+    pub(crate) fn put_children(&mut self, parent: Ix, pos: usize, recs: Vec<Child>) {
+        if recs.is_empty() {
             return;
         }
-        for &c in &ids {
-            self.node_mut(c).parent = parent;
+        for c in &recs {
+            self.set_parent_link(c.slot, parent);
         }
-        let list = self.list_of(parent);
-        list.starts.splice(pos..pos, starts);
-        list.ids.splice(pos..pos, ids);
+        self.list_of(parent).splice(pos, recs);
     }
 
     /// Position of `ix` in its parent's child list. `ix` must be linked.
     pub(crate) fn position(&self, ix: Ix) -> usize {
         let node = self.node(ix);
-        let starts = self.child_starts(node.parent);
-        let ids = self.child_ids(node.parent);
-        let mut pos = starts.partition_point(|&s| s < node.start);
-        while ids[pos] != ix {
+        let list = &self.lists[self.node(node.parent).children as usize];
+        let mut pos = list.count_lt(node.start);
+        let recs = list.recs();
+        while recs[pos].slot != ix {
             pos += 1;
         }
         pos
@@ -525,41 +603,30 @@ impl ResourceTree {
 
     /// Sets the range of a resource, keeping its parent's index current.
     pub(crate) fn set_range(&mut self, ix: Ix, range: Range) {
-        let parent = self.node(ix).parent;
-        if parent != NIL && self.node(ix).start != range.start {
-            let pos = self.position(ix);
-            let list = self.node(parent).children;
-            self.lists[list as usize].starts[pos] = range.start;
-        }
-        let node = self.node_mut(ix);
-        node.start = range.start;
-        node.end = range.end;
+        self.update_node(ix, |n| {
+            n.start = range.start;
+            n.end = range.end;
+        });
     }
 
     /// Index of the first child of `parent`, in list order, whose end is
     /// `>= addr` — exactly where the kernel's linear walk along the sibling
     /// list stops skipping children with `end < addr`.
     ///
-    /// Why a binary search gives the walk's answer: siblings are sorted by
-    /// start; any non-inverted sibling ends before the next non-inverted
-    /// sibling starts (invariant I1, which every operation keeps); an
-    /// inverted sibling `[s, s-1]` ends before `addr` iff `s <= addr`. So
-    /// among the children starting at or below `addr` only the last
+    /// Why a search gives the walk's answer: siblings are sorted by start;
+    /// any sibling ends before the next one starts (invariant I1, which
+    /// every operation keeps; an inverted sibling `[s, s-1]` ends before its
+    /// own start); an inverted sibling ends before `addr` iff `s <= addr`.
+    /// So among the children starting at or below `addr` only the last
     /// non-inverted one can reach `addr`, and every child starting above
-    /// `addr` does.
+    /// `addr` does. The index finds that last non-inverted child through
+    /// its summary, without walking back over inverted ones.
+    #[inline]
     pub(crate) fn first_reaching(&self, parent: Ix, addr: u64) -> usize {
-        let starts = self.child_starts(parent);
-        let ids = self.child_ids(parent);
-        let idx = starts.partition_point(|&s| s <= addr);
-        let mut j = idx;
-        while j > 0 {
-            j -= 1;
-            let n = self.node(ids[j]);
-            if n.end >= n.start {
-                return if n.end >= addr { j } else { idx };
-            }
+        match self.node(parent).children {
+            NIL => 0,
+            l => self.lists[l as usize].first_reaching(addr),
         }
-        idx
     }
 
     // ----- read access -------------------------------------------------
@@ -593,12 +660,12 @@ impl ResourceTree {
     /// The children of a resource, lowest first.
     pub fn children(&self, id: ResourceId) -> Result<impl Iterator<Item = ResourceId> + '_, Error> {
         let ix = self.ix(id)?;
-        Ok(self.child_ids(ix).iter().map(move |&c| self.handle(c)))
+        Ok(self.kid_slots(ix).map(move |c| self.handle(c)))
     }
 
     /// Number of children of a resource.
     pub fn child_count(&self, id: ResourceId) -> Result<usize, Error> {
-        Ok(self.child_ids(self.ix(id)?).len())
+        Ok(self.kid_count(self.ix(id)?))
     }
 
     /// The next higher sibling (`sibling` link), if any.
@@ -609,7 +676,7 @@ impl ResourceTree {
             return Ok(None);
         }
         let pos = self.position(ix);
-        Ok(self.child_ids(parent).get(pos + 1).map(|&s| self.handle(s)))
+        Ok(self.child_at(parent, pos + 1).map(|s| self.handle(s)))
     }
 
     /// Pre-order traversal of the descendants of `root` (not `root`
@@ -623,14 +690,14 @@ impl ResourceTree {
     /// virtio-mem and the PnP system driver clear BUSY on their own claim).
     pub fn set_flags(&mut self, id: ResourceId, flags: Flags) -> Result<(), Error> {
         let ix = self.ix(id)?;
-        self.node_mut(ix).flags = flags;
+        self.set_node_flags(ix, flags);
         Ok(())
     }
 
     /// Changes the descriptor of a resource in place.
     pub fn set_desc(&mut self, id: ResourceId, desc: Desc) -> Result<(), Error> {
         let ix = self.ix(id)?;
-        self.node_mut(ix).desc = desc;
+        self.set_node_desc(ix, desc);
         Ok(())
     }
 
@@ -654,27 +721,26 @@ impl ResourceTree {
     /// True if every child of `ix` lies inside `range` (bounds only, as
     /// `adjust_resource` tests them).
     pub(crate) fn children_fit(&self, ix: Ix, range: Range) -> bool {
-        self.child_ids(ix).iter().all(|&c| {
-            let n = self.node(c);
-            n.start >= range.start && n.end <= range.end
-        })
+        self.kids(ix).iter().all(|c| c.start >= range.start && c.end <= range.end)
     }
 
     /// The deepest resource below `root` containing `addr`, found by one
-    /// binary search per level.
+    /// search of the child index per level.
     pub fn deepest_containing(&self, root: ResourceId, addr: u64) -> Result<Option<ResourceId>, Error> {
-        let mut cur = self.ix(root)?;
+        let root = self.ix(root)?;
+        let mut list = self.node(root).children;
         let mut found = None;
-        loop {
-            let pos = self.first_reaching(cur, addr);
-            match self.child_ids(cur).get(pos) {
-                Some(&c) if self.node(c).start <= addr => {
-                    found = Some(c);
-                    cur = c;
+        while list != NIL {
+            let l = &self.lists[list as usize];
+            match l.recs().get(l.first_reaching(addr)) {
+                Some(c) if c.start <= addr => {
+                    found = Some(c.slot);
+                    list = c.kids;
                 }
-                _ => return Ok(found.map(|ix| self.handle(ix))),
+                _ => break,
             }
         }
+        Ok(found.map(|ix| self.handle(ix)))
     }
 
     /// The chain of resources below `root` containing `addr`, outermost
@@ -684,10 +750,10 @@ impl ResourceTree {
         let mut chain = Vec::new();
         loop {
             let pos = self.first_reaching(cur, addr);
-            match self.child_ids(cur).get(pos) {
-                Some(&c) if self.node(c).start <= addr => {
-                    chain.push(self.handle(c));
-                    cur = c;
+            match self.kids(cur).get(pos) {
+                Some(c) if c.start <= addr => {
+                    chain.push(self.handle(c.slot));
+                    cur = c.slot;
                 }
                 _ => return Ok(chain),
             }
@@ -702,14 +768,13 @@ impl ResourceTree {
         range: Range,
     ) -> Result<impl Iterator<Item = ResourceId> + '_, Error> {
         let p = self.ix(parent)?;
-        let ids = self.child_ids(p);
+        let kids = self.kids(p);
         let first = self.first_reaching(p, range.start);
-        Ok(ids[first.min(ids.len())..]
+        Ok(kids[first.min(kids.len())..]
             .iter()
-            .copied()
-            .take_while(move |&c| self.node(c).start <= range.end)
-            .filter(move |&c| self.node(c).end >= range.start)
-            .map(move |c| self.handle(c)))
+            .take_while(move |c| c.start <= range.end)
+            .filter(move |c| c.end >= range.start)
+            .map(move |c| self.handle(c.slot)))
     }
 
     /// Approximate heap bytes used by the tree structure (arena, child
@@ -717,7 +782,7 @@ impl ResourceTree {
     pub fn heap_bytes(&self) -> usize {
         use core::mem::size_of;
         let nodes = self.nodes.capacity() * size_of::<Node>();
-        let lists: usize = self.lists.iter().map(|l| l.starts.capacity() * 8 + l.ids.capacity() * 4).sum::<usize>()
+        let lists: usize = self.lists.iter().map(ChildList::heap_bytes).sum::<usize>()
             + self.lists.capacity() * size_of::<ChildList>();
         let free = self.free_nodes.capacity() * 4 + self.free_lists.capacity() * 4;
         nodes + lists + free + self.names.heap_bytes()

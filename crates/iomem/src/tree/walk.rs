@@ -41,26 +41,26 @@ impl ResourceView<'_> {
 #[derive(Clone, Debug)]
 pub struct Preorder<'a> {
     tree: &'a ResourceTree,
-    /// (parent, index of the next child to visit)
-    stack: Vec<(Ix, usize)>,
+    /// (child list of a parent, index of the next child to visit)
+    stack: Vec<(u32, usize)>,
 }
 
 impl<'a> Preorder<'a> {
     pub(crate) fn new(tree: &'a ResourceTree, root: Ix) -> Preorder<'a> {
-        Preorder { tree, stack: alloc::vec![(root, 0)] }
+        Preorder { tree, stack: alloc::vec![(tree.node(root).children, 0)] }
     }
 
     /// The next slot and its depth (crate-internal, no handle building).
     pub(crate) fn next_ix(&mut self) -> Option<(Ix, usize)> {
         loop {
             let depth = self.stack.len().checked_sub(1)?;
-            let (parent, pos) = self.stack.last_mut()?;
-            let ids = self.tree.child_ids(*parent);
-            match ids.get(*pos) {
-                Some(&c) => {
+            let (list, pos) = self.stack.last_mut()?;
+            match self.tree.kids_of_list(*list).get(*pos) {
+                Some(c) => {
                     *pos += 1;
-                    self.stack.push((c, 0));
-                    return Some((c, depth));
+                    let (slot, kids) = (c.slot, c.kids);
+                    self.stack.push((kids, 0));
+                    return Some((slot, depth));
                 }
                 None => {
                     self.stack.pop();

@@ -1,0 +1,447 @@
+//! The child index of one parent: its children's records in address order
+//! with a small B-tree-like summary on top, so that finding the child an
+//! address falls into costs a few cache lines per level whatever the
+//! number of siblings, and never walks along inverted (zero-size) ones.
+//!
+//! * **Records** ([`Child`], 32 bytes, two per cache line) hold everything a
+//!   per-address query reads: start, end, flags, descriptor, the child's
+//!   arena slot and its own child list. A query descends from record to
+//!   record without touching the arena.
+//! * **Summary levels.** Level 0 keeps the start of every `LEAF`-th record,
+//!   level *k* the first key of every `FAN`-th key of level *k − 1*, up to a
+//!   level of at most `FAN` keys. A search counts the keys at or below the
+//!   address in one group of each level (a branch-free count over one or
+//!   two cache lines), from the top, then in one group of `LEAF` records.
+//! * **Last non-inverted record.** Each summary entry also stores the
+//!   highest index of a non-inverted record in its span, so the kernel's
+//!   sibling walk past inverted siblings (`first_reaching`) is answered in
+//!   `O(LEAF + FAN · levels)` however many inverted siblings precede the
+//!   address.
+//!
+//! Every mutation rebuilds the summary of the affected groups only: from
+//! the changed position to the end (an insertion or removal shifts the
+//! records after it, which the vector's move costs anyway), or one group
+//! per level (a record changed in place). Appending, as the parser does,
+//! costs O(1) amortised.
+
+use alloc::vec::Vec;
+
+use super::Ix;
+use crate::flags::{Desc, Flags};
+
+/// Records per leaf group.
+const LEAF: usize = 8;
+/// Lists of at most this many records have no summary: a count over all
+/// their records (contiguous, read in parallel) beats another indirection.
+const SMALL: usize = 32;
+/// Keys per group of a summary level.
+const FAN: usize = 16;
+/// "None" in the last-non-inverted summaries.
+const NONE: u32 = u32::MAX;
+
+/// One child as its parent's index stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Child {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) flags: Flags,
+    pub(crate) desc: Desc,
+    /// The child's arena slot.
+    pub(crate) slot: Ix,
+    /// The child's own child list (`NIL` for a leaf).
+    pub(crate) kids: u32,
+}
+
+impl Child {
+    pub(crate) const fn is_inverted(&self) -> bool {
+        self.end < self.start
+    }
+}
+
+/// One summary level.
+#[derive(Clone, Debug, Default)]
+struct Level {
+    /// The first start of each group of the level below.
+    keys: Vec<u64>,
+    /// The highest index of a non-inverted record in each group's span.
+    last_real: Vec<u32>,
+}
+
+/// The children of one parent, sorted by start (non-strictly: inverted
+/// resources may share a start with a neighbour).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChildList {
+    recs: Vec<Child>,
+    /// None while there are at most `SMALL` records (most lists: boxed so
+    /// that a small list costs its records and two words).
+    levels: Levels,
+}
+
+/// The summary levels, lowest first.
+type Levels = Option<alloc::boxed::Box<Vec<Level>>>;
+
+/// Number of keys `<= addr` in a sorted group.
+#[inline]
+fn count_le(keys: &[u64], addr: u64) -> usize {
+    if let Ok(full) = <&[u64; FAN]>::try_from(keys) {
+        return full.iter().map(|&k| usize::from(k <= addr)).sum();
+    }
+    keys.iter().map(|&k| usize::from(k <= addr)).sum()
+}
+
+/// Number of records starting `<= addr` in a sorted group.
+#[inline]
+fn count_recs_le(recs: &[Child], addr: u64) -> usize {
+    if let Ok(full) = <&[Child; LEAF]>::try_from(recs) {
+        return full.iter().map(|r| usize::from(r.start <= addr)).sum();
+    }
+    recs.iter().map(|r| usize::from(r.start <= addr)).sum()
+}
+
+impl ChildList {
+    /// The summary levels (none for a short list).
+    #[inline]
+    fn lv(&self) -> &[Level] {
+        self.levels.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The summary levels, to change them.
+    fn lv_mut(&mut self) -> &mut Vec<Level> {
+        self.levels.get_or_insert_with(Default::default)
+    }
+
+    /// The records, lowest first.
+    #[inline]
+    pub(crate) fn recs(&self) -> &[Child] {
+        &self.recs
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Heap bytes of the records and the summary.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.recs.capacity() * core::mem::size_of::<Child>()
+            + self.levels.as_ref().map_or(0, |l| 24 + l.capacity() * core::mem::size_of::<Level>())
+            + self.lv().iter().map(|l| l.keys.capacity() * 8 + l.last_real.capacity() * 4).sum::<usize>()
+    }
+
+    /// The number of records with `start <= addr` (the partition point).
+    #[inline]
+    pub(crate) fn count_le(&self, addr: u64) -> usize {
+        let levels = self.lv();
+        let Some(top) = levels.last() else {
+            return self.recs.iter().map(|r| usize::from(r.start <= addr)).sum();
+        };
+        let mut p = count_le(&top.keys, addr);
+        for level in levels[..levels.len() - 1].iter().rev() {
+            if p == 0 {
+                return 0;
+            }
+            let g = (p - 1) * FAN;
+            p = g + count_le(&level.keys[g..(g + FAN).min(level.keys.len())], addr);
+        }
+        if p == 0 {
+            return 0;
+        }
+        let g = (p - 1) * LEAF;
+        g + count_recs_le(&self.recs[g..(g + LEAF).min(self.recs.len())], addr)
+    }
+
+    /// The number of records with `start < x`.
+    #[inline]
+    pub(crate) fn count_lt(&self, x: u64) -> usize {
+        match x.checked_sub(1) {
+            Some(a) => self.count_le(a),
+            None => 0,
+        }
+    }
+
+    /// The highest index below `end` of a non-inverted record.
+    pub(crate) fn last_real_before(&self, end: usize) -> Option<usize> {
+        if end == 0 {
+            return None;
+        }
+        if self.lv().is_empty() {
+            return (0..end).rev().find(|&i| !self.recs[i].is_inverted());
+        }
+        // The leaf group holding `end - 1`.
+        let g = (end - 1) / LEAF * LEAF;
+        if let Some(i) = (g..end).rev().find(|&i| !self.recs[i].is_inverted()) {
+            return Some(i);
+        }
+        // Whole groups before it, level by level: at each level the entries
+        // [0, e) remain; look in the group of the last one, then go up.
+        let mut e = g / LEAF;
+        for level in self.lv() {
+            if e == 0 {
+                return None;
+            }
+            let g = (e - 1) / FAN * FAN;
+            if let Some(&i) = level.last_real[g..e].iter().rev().find(|&&i| i != NONE) {
+                return Some(i as usize);
+            }
+            e = g / FAN;
+        }
+        None
+    }
+
+    /// Index of the first child, in list order, whose end is `>= addr`:
+    /// where the kernel's walk along the sibling list stops skipping
+    /// children that end below `addr`. See `ResourceTree::first_reaching`.
+    #[inline]
+    pub(crate) fn first_reaching(&self, addr: u64) -> usize {
+        let idx = self.count_le(addr);
+        if idx == 0 {
+            return 0;
+        }
+        let prev = &self.recs[idx - 1];
+        let j = if prev.is_inverted() {
+            match self.last_real_before(idx - 1) {
+                Some(j) => j,
+                None => return idx,
+            }
+        } else {
+            idx - 1
+        };
+        if self.recs[j].end >= addr { j } else { idx }
+    }
+
+    // ----- mutation -----------------------------------------------------
+
+    /// Most lists hold one to four children: grow those one record at a
+    /// time instead of to the vector's minimum of four.
+    fn grow_small(&mut self) {
+        if self.recs.len() == self.recs.capacity() && self.recs.len() < 4 {
+            self.recs.reserve_exact(1);
+        }
+    }
+
+    pub(crate) fn insert(&mut self, pos: usize, rec: Child) {
+        self.grow_small();
+        self.recs.insert(pos, rec);
+        self.rebuild_from(pos);
+    }
+
+    /// Appends a record (the parser's case): O(1) amortised, the summary
+    /// grows by at most one entry per level.
+    pub(crate) fn push(&mut self, rec: Child) {
+        self.grow_small();
+        self.recs.push(rec);
+        let i = self.recs.len() - 1;
+        if self.lv().is_empty() {
+            if i >= SMALL {
+                self.rebuild_from(0);
+            }
+            return;
+        }
+        let mut g = i / LEAF;
+        let mut fresh = i % LEAF == 0;
+        let real = if rec.is_inverted() { NONE } else { i as u32 };
+        for level in self.lv_mut() {
+            if fresh {
+                level.keys.push(rec.start);
+                level.last_real.push(real);
+            } else if real != NONE {
+                level.last_real[g] = real;
+            }
+            fresh = fresh && g % FAN == 0;
+            g /= FAN;
+        }
+        if self.lv().last().is_some_and(|top| top.keys.len() > FAN) {
+            self.rebuild_from(i);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, pos: usize) -> Child {
+        let rec = self.recs.remove(pos);
+        self.rebuild_from(pos);
+        rec
+    }
+
+    pub(crate) fn drain(&mut self, range: core::ops::Range<usize>) -> Vec<Child> {
+        let from = range.start;
+        let out: Vec<Child> = self.recs.drain(range).collect();
+        self.rebuild_from(from);
+        out
+    }
+
+    pub(crate) fn splice(&mut self, pos: usize, recs: Vec<Child>) {
+        self.recs.splice(pos..pos, recs);
+        self.rebuild_from(pos);
+    }
+
+    /// Replaces the record at `pos` (same position, so the order holds).
+    pub(crate) fn set(&mut self, pos: usize, rec: Child) {
+        let old = core::mem::replace(&mut self.recs[pos], rec);
+        if old.start != rec.start || old.is_inverted() != rec.is_inverted() {
+            self.refresh_groups(pos);
+        }
+    }
+
+    /// Rewrites the flags and descriptor of every record (neither is part
+    /// of the summary).
+    pub(crate) fn refresh_flags(&mut self, of: impl Fn(Ix) -> (Flags, Desc)) {
+        for r in &mut self.recs {
+            (r.flags, r.desc) = of(r.slot);
+        }
+    }
+
+    /// Frees the storage (the list is being released).
+    pub(crate) fn clear(&mut self) {
+        self.recs = Vec::new();
+        self.levels = None;
+    }
+
+    /// Highest non-inverted record index in the leaf group `g`.
+    fn leaf_last_real(&self, g: usize) -> u32 {
+        let lo = g * LEAF;
+        let hi = (lo + LEAF).min(self.recs.len());
+        (lo..hi).rev().find(|&i| !self.recs[i].is_inverted()).map_or(NONE, |i| i as u32)
+    }
+
+    /// Recomputes the summary entries of the groups containing `pos` (a
+    /// record changed in place).
+    fn refresh_groups(&mut self, pos: usize) {
+        let mut g = pos / LEAF;
+        let mut key = self.recs[g * LEAF].start;
+        let mut real = self.leaf_last_real(g);
+        let Some(levels) = self.levels.as_deref_mut() else { return };
+        for level in levels.iter_mut() {
+            level.keys[g] = key;
+            level.last_real[g] = real;
+            let up = g / FAN;
+            let lo = up * FAN;
+            let hi = (lo + FAN).min(level.keys.len());
+            key = level.keys[lo];
+            real = level.last_real[lo..hi].iter().rev().copied().find(|&i| i != NONE).unwrap_or(NONE);
+            g = up;
+        }
+    }
+
+    /// Rebuilds the summary for every group at or after the one holding
+    /// `pos` (records from `pos` on moved or changed).
+    fn rebuild_from(&mut self, pos: usize) {
+        let n = self.recs.len();
+        if n <= SMALL {
+            self.levels = None;
+            return;
+        }
+        // Level 0 over the records.
+        let groups = n.div_ceil(LEAF);
+        let mut from = (pos / LEAF).min(groups);
+        if self.lv().is_empty() {
+            self.lv_mut().push(Level::default());
+            from = 0;
+        }
+        {
+            let level = &mut self.lv_mut()[0];
+            let from = from.min(level.keys.len());
+            level.keys.truncate(from);
+            level.last_real.truncate(from);
+        }
+        let start0 = self.lv()[0].keys.len();
+        for g in start0..groups {
+            let key = self.recs[g * LEAF].start;
+            let real = self.leaf_last_real(g);
+            let level = &mut self.lv_mut()[0];
+            level.keys.push(key);
+            level.last_real.push(real);
+        }
+        // Upper levels over the level below, until one fits in a group.
+        let mut below = 0;
+        let mut changed_from = start0;
+        let levels = self.lv_mut();
+        while levels[below].keys.len() > FAN {
+            let count = levels[below].keys.len().div_ceil(FAN);
+            if levels.len() == below + 1 {
+                levels.push(Level::default());
+                changed_from = 0;
+            }
+            let (lower, upper) = levels.split_at_mut(below + 1);
+            let (lower, upper) = (&lower[below], &mut upper[0]);
+            let from = (changed_from / FAN).min(upper.keys.len());
+            upper.keys.truncate(from);
+            upper.last_real.truncate(from);
+            for g in from..count {
+                let lo = g * FAN;
+                let hi = (lo + FAN).min(lower.keys.len());
+                upper.keys.push(lower.keys[lo]);
+                upper
+                    .last_real
+                    .push(lower.last_real[lo..hi].iter().rev().copied().find(|&i| i != NONE).unwrap_or(NONE));
+            }
+            changed_from = from;
+            below += 1;
+        }
+        levels.truncate(below + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(start: u64, end: u64, slot: u32) -> Child {
+        Child { start, end, flags: Flags::MEM, desc: Desc::NONE, slot, kids: super::super::NIL }
+    }
+
+    /// The kernel's walk, literally.
+    fn walk(recs: &[Child], addr: u64) -> usize {
+        recs.iter().position(|r| r.end >= addr).unwrap_or(recs.len())
+    }
+
+    fn check(list: &ChildList) {
+        let recs = list.recs();
+        let probes: Vec<u64> = recs.iter().flat_map(|r| [r.start.wrapping_sub(1), r.start, r.end, r.end + 1]).collect();
+        for a in probes.into_iter().chain([0, u64::MAX]) {
+            assert_eq!(list.count_le(a), recs.partition_point(|r| r.start <= a), "count_le({a:#x})");
+            assert_eq!(list.first_reaching(a), walk(recs, a), "first_reaching({a:#x}) of {}", recs.len());
+        }
+    }
+
+    #[test]
+    fn search_matches_a_linear_walk_at_every_size_and_edit() {
+        let mut list = ChildList::default();
+        for i in 0..3000u64 {
+            list.push(rec(i * 0x100, i * 0x100 + 0x7f, i as u32));
+            if i % 97 == 0 || i < 40 {
+                check(&list);
+            }
+        }
+        check(&list);
+        // Inverted runs: many zero-size siblings in a row, at one start and
+        // at distinct ones.
+        for i in 100..2900usize {
+            let r = list.recs()[i];
+            list.set(i, Child { end: r.start - 1, ..r });
+        }
+        check(&list);
+        for i in 100..2900usize {
+            let s = list.recs()[100].start;
+            list.set(i, Child { start: s, end: s - 1, ..list.recs()[i] });
+        }
+        check(&list);
+        let removed = list.drain(50..1500);
+        check(&list);
+        list.splice(50, removed);
+        check(&list);
+        for _ in 0..2990 {
+            list.remove(list.len() / 2);
+            if list.len() % 53 == 0 {
+                check(&list);
+            }
+        }
+        check(&list);
+        let first = list.remove(0);
+        check(&list);
+        list.insert(0, first);
+        check(&list);
+    }
+}
