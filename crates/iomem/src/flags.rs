@@ -12,7 +12,7 @@ bitflags::bitflags! {
     /// that `REG` (0x300) contains the `MEM` bit, so "has MEM" tests are true
     /// for it while type equality is not. The low byte is bus specific and
     /// opaque to the tree (see [`bus`]), but part of flag equality.
-    #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct Flags: u32 {
         /// `IORESOURCE_BITS`: bus-specific low byte.
         const BITS = 0x0000_00ff;

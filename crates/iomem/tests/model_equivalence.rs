@@ -778,6 +778,10 @@ impl World {
 
     /// resource-tree.md §2.7 on the library's tree.
     fn check_invariants(&self) -> R<()> {
+        // The index behind the queries (child records, subtree flag bits).
+        if let Err(e) = self.lib.check_index() {
+            prop_assert!(false, "index: {}", e);
+        }
         for root in [self.lib.iomem_root(), self.lib.ioport_root()] {
             let mut stack = vec![root];
             while let Some(p) = stack.pop() {

@@ -197,7 +197,8 @@ impl ResourceTree {
                 if cur >= end {
                     return;
                 }
-            } else if !first_level {
+            } else if !first_level && self.flags_below(c.kids).has_all(flags) {
+                // (A subtree lacking one of the bits holds no match.)
                 let kids = c.kids;
                 stack.push((kids, self.first_in(kids, cur)));
             }
@@ -374,6 +375,11 @@ impl ResourceTree {
         let busy_ram = Flags::SYSTEM_RAM | Flags::BUSY;
         let mut list = self.node(IOMEM).children;
         loop {
+            // No busy System RAM anywhere below: the covering resource of
+            // the level above was the only candidate of its level.
+            if !self.flags_below(list).has_all(busy_ram) {
+                return false;
+            }
             let Some(c) = self.kids_of_list(list).get(self.first_in(list, start)) else { return false };
             if c.start > end {
                 return false;

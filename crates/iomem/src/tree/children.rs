@@ -76,6 +76,11 @@ pub(crate) struct ChildList {
     /// None while there are at most `SMALL` records (most lists: boxed so
     /// that a small list costs its records and two words).
     levels: Levels,
+    /// Every flag bit of a resource in this list or below it: a superset
+    /// (bits are added as resources arrive or gain flags, and only dropped
+    /// when the tree recomputes them), so a bit missing here is missing
+    /// from the whole subtree and a search for it may skip the list.
+    below: Flags,
 }
 
 /// The summary levels, lowest first.
@@ -119,6 +124,25 @@ impl ChildList {
 
     pub(crate) fn len(&self) -> usize {
         self.recs.len()
+    }
+
+    /// A superset of the flag bits of every resource in this list's
+    /// subtree (see the field).
+    #[inline]
+    pub(crate) fn below(&self) -> Flags {
+        self.below
+    }
+
+    /// Adds `bits` to [`Self::below`]; false if they were all there.
+    pub(crate) fn add_below(&mut self, bits: Flags) -> bool {
+        let grown = !self.below.contains(bits);
+        self.below |= bits;
+        grown
+    }
+
+    /// Forgets [`Self::below`] (before the tree recomputes it).
+    pub(crate) fn reset_below(&mut self) {
+        self.below = Flags::empty();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -297,6 +321,7 @@ impl ChildList {
     pub(crate) fn clear(&mut self) {
         self.recs = Vec::new();
         self.levels = None;
+        self.below = Flags::empty();
     }
 
     /// Highest non-inverted record index in the leaf group `g`.

@@ -465,6 +465,51 @@ impl ResourceTree {
     /// Sets the flags of a resource.
     pub(crate) fn set_node_flags(&mut self, ix: Ix, flags: Flags) {
         self.update_node(ix, |n| n.flags = flags);
+        self.note_below(self.node(ix).parent, flags);
+    }
+
+    /// A superset of the flag bits of every resource in child list `list`
+    /// and below (`NIL`: none). A search for resources carrying some bits
+    /// skips a list that lacks one of them.
+    #[inline]
+    pub(crate) fn flags_below(&self, list: u32) -> Flags {
+        match list {
+            NIL => Flags::empty(),
+            l => self.lists[l as usize].below(),
+        }
+    }
+
+    /// The flag bits a subtree brings to its new parent's list.
+    fn subtree_bits(c: &Child, below: Flags) -> Flags {
+        c.flags | below
+    }
+
+    /// Records that resources carrying `bits` now live below `parent`: adds
+    /// them to the lists of `parent` and its ancestors, stopping at the
+    /// first that has them all (every list's bits include those of the
+    /// lists below it, so the ones above have them too).
+    fn note_below(&mut self, mut parent: Ix, bits: Flags) {
+        while parent != NIL {
+            let list = self.node(parent).children;
+            if list == NIL || !self.lists[list as usize].add_below(bits) {
+                return;
+            }
+            parent = self.node(parent).parent;
+        }
+    }
+
+    /// Recomputes every list's bits exactly (after flags changed in bulk;
+    /// removals leave stale bits, which only cost a skipped shortcut).
+    fn recompute_below(&mut self) {
+        for list in &mut self.lists {
+            list.reset_below();
+        }
+        for ix in 0..self.nodes.len() {
+            let n = &self.nodes[ix];
+            if n.parent != NIL && n.parent != FREED {
+                self.note_below(n.parent, n.flags);
+            }
+        }
     }
 
     /// Sets the descriptor of a resource.
@@ -500,6 +545,7 @@ impl ResourceTree {
                 (n.flags, n.desc)
             });
         }
+        self.recompute_below();
     }
 
     /// Sets the parent link of a resource (not part of its record).
@@ -540,12 +586,14 @@ impl ResourceTree {
     pub(crate) fn link_at(&mut self, parent: Ix, pos: usize, child: Ix) {
         self.set_parent_link(child, parent);
         let rec = self.record_of(child);
+        let bits = Self::subtree_bits(&rec, self.flags_below(rec.kids));
         let list = self.list_of(parent);
         if pos == list.len() {
             list.push(rec);
         } else {
             list.insert(pos, rec);
         }
+        self.note_below(parent, bits);
     }
 
     /// Unlinks the `pos`-th child of `parent` (its own subtree stays
@@ -583,10 +631,13 @@ impl ResourceTree {
         if recs.is_empty() {
             return;
         }
+        let mut bits = Flags::empty();
         for c in &recs {
             self.set_parent_link(c.slot, parent);
+            bits |= Self::subtree_bits(c, self.flags_below(c.kids));
         }
         self.list_of(parent).splice(pos, recs);
+        self.note_below(parent, bits);
     }
 
     /// Position of `ix` in its parent's child list. `ix` must be linked.
@@ -791,5 +842,33 @@ impl ResourceTree {
     /// Heap bytes of the name table alone (texts and their index).
     pub fn name_heap_bytes(&self) -> usize {
         self.names.heap_bytes()
+    }
+
+    /// Checks the query index against the arena: every linked resource's
+    /// record in its parent's list repeats its range, flags, descriptor and
+    /// child list, and every list's flag bits cover its subtree. For tests
+    /// (the property tests call it after every operation); the first
+    /// inconsistency found, described.
+    #[doc(hidden)]
+    pub fn check_index(&self) -> Result<(), alloc::string::String> {
+        for (ix, n) in self.nodes.iter().enumerate() {
+            let ix = ix as Ix;
+            if n.parent == NIL || n.parent == FREED {
+                continue;
+            }
+            let rec = self.kids(n.parent).iter().find(|c| c.slot == ix).copied();
+            if rec != Some(self.record_of(ix)) {
+                return Err(alloc::format!("record of slot {ix} is {rec:?}, its node says {:?}", self.record_of(ix)));
+            }
+            let have = self.flags_below(self.node(n.parent).children);
+            let need = n.flags | self.flags_below(n.children);
+            if !have.has_all(need) {
+                return Err(alloc::format!(
+                    "list of slot {} lacks flag bits {need:?} of slot {ix} (has {have:?})",
+                    n.parent
+                ));
+            }
+        }
+        Ok(())
     }
 }
