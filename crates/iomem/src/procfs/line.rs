@@ -70,28 +70,41 @@ pub(super) fn error(line: usize, text: &[u8], offset: usize, field: Field, probl
     Box::new(ParseError { line, column: offset + 1, field, problem, text: String::from_utf8_lossy(text).into_owned() })
 }
 
-/// Reads the hex number at `pos`, in one pass over its digits.
+/// Value of each byte as a hex digit, `UPPER` added for `A`–`F`, or
+/// `NOT_HEX`.
+const HEX_DIGIT: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = (10 + i as u8) | UPPER;
+        i += 1;
+    }
+    t
+};
+const UPPER: u8 = 0x10;
+const NOT_HEX: u8 = 0xff;
+
+/// Reads the hex number at `pos`: one table lookup per digit; leading
+/// zeros and case are counted afterwards from the digits' own bytes.
 fn hex(n: usize, l: &[u8], pos: usize, field: Field) -> Result<(Hex, usize), Box<ParseError>> {
-    let mut i = pos;
     let mut value: u64 = 0;
-    let mut significant = 0;
-    let mut upper = false;
+    let mut seen = 0u8;
+    let mut i = pos;
     while let Some(&b) = l.get(i) {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => {
-                upper = true;
-                b - b'A' + 10
-            }
-            _ => break,
-        };
-        if significant > 0 || d != 0 {
-            significant += 1;
+        let d = HEX_DIGIT[usize::from(b)];
+        if d == NOT_HEX {
+            break;
         }
+        seen |= d;
         // Past 16 significant digits the value is refused below; shifting
         // on would only discard high digits.
-        value = (value << 4) | u64::from(d);
+        value = (value << 4) | u64::from(d & 0x0f);
         i += 1;
     }
     let digits = i - pos;
@@ -99,10 +112,12 @@ fn hex(n: usize, l: &[u8], pos: usize, field: Field) -> Result<(Hex, usize), Box
         let problem = Problem::Unexpected { found: describe(l.get(pos).copied()), expected: "a hex digit" };
         return Err(error(n, l, pos, field, problem));
     }
+    let zeros = l[pos..i].iter().take_while(|&&b| b == b'0').count();
+    let significant = digits - zeros;
     if significant > 16 {
         return Err(error(n, l, pos, field, Problem::TooLong { digits: significant }));
     }
-    Ok((Hex { value, digits, significant, upper }, i))
+    Ok((Hex { value, digits, significant, upper: seen & UPPER != 0 }, i))
 }
 
 /// Splits line `n` (its text `l`, non-blank) into fields.
@@ -188,4 +203,50 @@ fn split_annotation(s: &[u8]) -> Result<(&[u8], (Flags, Desc)), AnnotationError>
         return Err((body_at, "unexpected text after desc="));
     }
     Ok((&s[..at], (flags, desc)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digits' value, count, significant count and case, computed the
+    /// slow way.
+    fn reference(digits: &str) -> (u64, usize, usize, bool) {
+        let sig = digits.trim_start_matches('0');
+        let value = if sig.is_empty() { 0 } else { u64::from_str_radix(sig, 16).unwrap() };
+        (value, digits.len(), sig.len(), digits.bytes().any(|b| b.is_ascii_uppercase()))
+    }
+
+    #[test]
+    fn hex_reads_every_digit_form_as_the_slow_way_does() {
+        for d in [
+            "0",
+            "000",
+            "1",
+            "00000000",
+            "fed00000",
+            "FED00000",
+            "fEd0",
+            "ffffffffffffffff",
+            "0000ffffffffffffffff",
+            "0123456789abcdefABCDEF"[..16].trim_end(),
+            "a",
+            "F",
+        ] {
+            let line = alloc::format!("{d}-");
+            let (h, at) = hex(1, line.as_bytes(), 0, Field::Start).unwrap();
+            assert_eq!((h.value, h.digits, h.significant, h.upper), reference(d), "{d}");
+            assert_eq!(at, d.len(), "{d}: stops at the dash");
+        }
+        // 17 significant digits are refused, whatever the leading zeros.
+        let e = hex(1, b"010000000000000000-", 0, Field::Start).unwrap_err();
+        assert!(matches!(e.problem, Problem::TooLong { digits: 17 }), "{e:?}");
+        // No digit at all.
+        let e = hex(1, b"g-", 0, Field::Start).unwrap_err();
+        assert!(matches!(e.problem, Problem::Unexpected { .. }), "{e:?}");
+        // Every byte: a digit exactly when the standard library says so.
+        for b in 0..=255u8 {
+            assert_eq!(HEX_DIGIT[usize::from(b)] != NOT_HEX, b.is_ascii_hexdigit(), "byte {b:#x}");
+        }
+    }
 }

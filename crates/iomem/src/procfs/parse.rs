@@ -371,7 +371,7 @@ impl Parser<'_> {
         // million resources are not moved through doubling vectors.
         let line_count = input.iter().filter(|&&b| b == b'\n').count() + 1;
         let mut tree = ResourceTree::new(config);
-        tree.nodes.reserve(line_count);
+        tree.reserve_for_parse(line_count, input.len());
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
         let mut lines = Vec::with_capacity(line_count);
@@ -381,6 +381,10 @@ impl Parser<'_> {
         // Indentation depth and line number of the most recent skipped line,
         // so that the lines nested below it are skipped too.
         let mut skipped_at: Option<(usize, usize)> = None;
+        // Names are interned a batch at a time (see `NameTable::intern_batch`).
+        let mut pending: Vec<&str> = Vec::new();
+        let mut pending_ix: Vec<Ix> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for (n, l) in raw_lines(input) {
             let (l, cr) = strip_cr(l, annotations);
             if cr || (!annotations && l.ends_with(b"\r") && !is_blank(l)) {
@@ -432,7 +436,11 @@ impl Parser<'_> {
                 self.notes.push(Note { line: n, what: NoteKind::MissingSpaceAfterColon });
             }
             let name_slot = match core::str::from_utf8(r.name) {
-                Ok(s) => tree.names.intern(s),
+                // Named below, with the batch.
+                Ok(s) => {
+                    pending.push(s);
+                    NAME_PENDING
+                }
                 Err(e) => {
                     if !self.options.lenient {
                         let at = e.valid_up_to();
@@ -441,11 +449,19 @@ impl Parser<'_> {
                         return Err(DumpError::Line(*line::error(n, r.text, r.name_col + at, Field::Name, problem)));
                     }
                     self.notes.push(Note { line: n, what: NoteKind::LossyName });
+                    // (Identities in line order: the batch first.)
+                    name_pending(&mut tree, &mut pending, &mut pending_ix, &mut ids);
                     tree.names.intern(&String::from_utf8_lossy(r.name))
                 }
             };
             let (flags, desc) = r.annotation.unwrap_or((root_flags, Desc::NONE));
             let ix = tree.alloc_node(range, name_slot, flags, desc).map_err(|_| DumpError::TooLarge { line: n })?;
+            if name_slot == NAME_PENDING {
+                pending_ix.push(ix);
+                if pending.len() == NAME_BATCH {
+                    name_pending(&mut tree, &mut pending, &mut pending_ix, &mut ids);
+                }
+            }
             let parent_ix = parent.ix;
             parent.last_child = Some((range, n));
             // Lines arrive in ascending order below each parent (checked
@@ -456,6 +472,8 @@ impl Parser<'_> {
             stack.push(Frame { ix, line: n, range, last_child: None });
             lines.push(ParsedLine { line: n, resource: tree.handle(ix), depth, annotated: r.annotation.is_some() });
         }
+        name_pending(&mut tree, &mut pending, &mut pending_ix, &mut ids);
+        tree.shrink_after_parse();
         Ok(Built { tree, root, kind, lines })
     }
 
@@ -467,6 +485,22 @@ impl Parser<'_> {
             Err(DumpError::Line(e))
         }
     }
+}
+
+/// Lines whose names are interned together.
+const NAME_BATCH: usize = 1 << 16;
+/// The name slot of a resource whose name waits in the batch.
+const NAME_PENDING: u32 = u32::MAX;
+
+/// Interns the batch's names and gives each waiting resource its own.
+fn name_pending(tree: &mut ResourceTree, pending: &mut Vec<&str>, pending_ix: &mut Vec<Ix>, ids: &mut Vec<u32>) {
+    ids.clear();
+    tree.names.intern_batch(pending, ids);
+    for (&ix, &id) in pending_ix.iter().zip(ids.iter()) {
+        tree.nodes[ix as usize].name = id;
+    }
+    pending.clear();
+    pending_ix.clear();
 }
 
 /// The depth of a line: as printed below the cap; at the cap, below the

@@ -26,6 +26,8 @@
 
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
+
 use super::Ix;
 use crate::flags::{Desc, Flags};
 
@@ -72,7 +74,10 @@ struct Level {
 /// resources may share a start with a neighbour).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChildList {
-    recs: Vec<Child>,
+    /// One record lives inline: most resources have at most one child
+    /// (a driver's claim of a BAR), and their list then costs no
+    /// allocation of its own.
+    recs: SmallVec<[Child; 1]>,
     /// None while there are at most `SMALL` records (most lists: boxed so
     /// that a small list costs its records and two words).
     levels: Levels,
@@ -151,7 +156,7 @@ impl ChildList {
 
     /// Heap bytes of the records and the summary.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.recs.capacity() * core::mem::size_of::<Child>()
+        usize::from(self.recs.spilled()) * self.recs.capacity() * core::mem::size_of::<Child>()
             + self.levels.as_ref().map_or(0, |l| 24 + l.capacity() * core::mem::size_of::<Level>())
             + self.lv().iter().map(|l| l.keys.capacity() * 8 + l.last_real.capacity() * 4).sum::<usize>()
     }
@@ -297,7 +302,7 @@ impl ChildList {
     }
 
     pub(crate) fn splice(&mut self, pos: usize, recs: Vec<Child>) {
-        self.recs.splice(pos..pos, recs);
+        self.recs.insert_many(pos, recs);
         self.rebuild_from(pos);
     }
 
@@ -319,7 +324,7 @@ impl ChildList {
 
     /// Frees the storage (the list is being released).
     pub(crate) fn clear(&mut self) {
-        self.recs = Vec::new();
+        self.recs = SmallVec::new();
         self.levels = None;
         self.below = Flags::empty();
     }

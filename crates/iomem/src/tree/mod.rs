@@ -839,6 +839,23 @@ impl ResourceTree {
         nodes + lists + free + self.names.heap_bytes()
     }
 
+    /// Reserves room for a dump of `lines` lines and `bytes` bytes: arena
+    /// slots, child lists and name text. Reservations only, so that nothing
+    /// is copied while the dump is read; [`Self::shrink_after_parse`]
+    /// returns what was not used.
+    pub(crate) fn reserve_for_parse(&mut self, lines: usize, bytes: usize) {
+        self.nodes.reserve(lines);
+        self.lists.reserve(lines);
+        self.names.reserve(lines, bytes);
+    }
+
+    /// Returns the unused part of [`Self::reserve_for_parse`].
+    pub(crate) fn shrink_after_parse(&mut self) {
+        self.nodes.shrink_to_fit();
+        self.lists.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+
     /// Heap bytes of the name table alone (texts and their index).
     pub fn name_heap_bytes(&self) -> usize {
         self.names.heap_bytes()

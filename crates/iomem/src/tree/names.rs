@@ -42,9 +42,6 @@ struct Span {
     len: u32,
 }
 
-/// An empty hash slot.
-const EMPTY: u32 = u32::MAX;
-
 /// Texts by identity, plus the shared identity of interned texts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NameTable {
@@ -52,12 +49,23 @@ pub(crate) struct NameTable {
     spans: Vec<Span>,
     /// Texts that did not fit below 4 GiB of arena (never in practice).
     large: Vec<String>,
-    /// Open addressing, linear probing: (identity, 32 hash bits) or
-    /// `(EMPTY, _)`; the length is a power of two, at most half full. The
-    /// stored hash bits both place an entry and filter text comparisons,
-    /// so growing the table reads no text.
-    table: Vec<(u32, u32)>,
+    /// Open addressing, linear probing: `(identity + 1) << 32 | hash bits`,
+    /// 0 for an empty slot (so a large table is allocated zeroed, its
+    /// pages touched only where entries land); the length is a power of
+    /// two, at most half full. The stored hash bits both place an entry and
+    /// filter text comparisons, so growing the table reads no text.
+    table: Vec<u64>,
     interned: usize,
+}
+
+/// The slot value of identity `id` with hash bits `tag`.
+const fn entry(id: u32, tag: u32) -> u64 {
+    ((id as u64 + 1) << 32) | tag as u64
+}
+
+/// The identity in a non-empty slot.
+const fn entry_id(e: u64) -> u32 {
+    ((e >> 32) - 1) as u32
 }
 
 /// A fast, well-mixed hash of a name (FxHash-style over 8-byte words, with
@@ -100,37 +108,149 @@ impl NameTable {
     }
 
     pub(crate) fn intern(&mut self, text: &str) -> u32 {
-        if (self.interned + 1) * 2 > self.table.len() {
-            self.grow();
+        self.make_room(1);
+        self.intern_hashed(text, hash(text.as_bytes()) as u32)
+    }
+
+    /// Interns many texts at once, their identities to `out`, in order:
+    /// the same identities as one [`Self::intern`] after another.
+    ///
+    /// Why not one after another: a table larger than the caches costs a
+    /// cache and TLB miss per new text, in turn. Here the texts are first
+    /// visited in the order of the table region their slot lies in (a
+    /// counting sort on the slot's top bits), so the probes sweep the table
+    /// once, and only then numbered in their own order (the arena stays in
+    /// input order). Small batches take the plain path.
+    pub(crate) fn intern_batch(&mut self, texts: &[&str], out: &mut Vec<u32>) {
+        // Identities below this bit; a probe result with it set is a
+        // position in the batch whose text is not numbered yet.
+        const IN_BATCH: u32 = 1 << 31;
+        const REGION_BITS: u32 = 8;
+        let n = texts.len();
+        if n < 1024 || self.spans.len() + n >= IN_BATCH as usize || u32::try_from(n).is_err() {
+            out.extend(texts.iter().map(|t| self.intern(t)));
+            return;
         }
-        let tag = hash(text.as_bytes()) as u32;
+        self.make_room(n);
+        let mask = self.table.len() - 1;
+        let shift = (self.table.len().trailing_zeros()).saturating_sub(REGION_BITS);
+        let tags: Vec<u32> = texts.iter().map(|t| hash(t.as_bytes()) as u32).collect();
+        let region = |tag: u32| (tag as usize & mask) >> shift;
+        // Positions by region, in increasing order within each.
+        let mut starts = [0usize; 1 << REGION_BITS];
+        for &t in &tags {
+            starts[region(t)] += 1;
+        }
+        let mut sum = 0;
+        for c in &mut starts {
+            (*c, sum) = (sum, sum + *c);
+        }
+        let mut order = alloc::vec![0u32; n];
+        for (k, &t) in tags.iter().enumerate() {
+            let r = region(t);
+            order[starts[r]] = k as u32;
+            starts[r] += 1;
+        }
+        // Probe in region order. first[k]: an identity (an older text of
+        // the table), or the batch position of the first equal text; a new
+        // text is its own first and holds a slot marked with its position.
+        let mut first = alloc::vec![0u32; n];
+        let mut slot = alloc::vec![0u32; n];
+        for &k in &order {
+            let (k, tag) = (k as usize, tags[k as usize]);
+            let mut i = tag as usize & mask;
+            first[k] = loop {
+                let e = self.table[i];
+                if e == 0 {
+                    self.table[i] = entry(k as u32 | IN_BATCH, tag);
+                    slot[k] = i as u32;
+                    break k as u32 | IN_BATCH;
+                }
+                if e as u32 == tag {
+                    let id = entry_id(e);
+                    let older = if id & IN_BATCH != 0 { Some(texts[(id & !IN_BATCH) as usize]) } else { self.text(id) };
+                    if older == Some(texts[k]) {
+                        break id;
+                    }
+                }
+                i = (i + 1) & mask;
+            };
+        }
+        // Number the new texts in batch order (an equal text's first
+        // occurrence comes before it: same tag, same region, lower position).
+        let base = out.len();
+        for (k, &f) in first.iter().enumerate() {
+            let id = if f == (k as u32 | IN_BATCH) {
+                self.interned += 1;
+                self.add_unique(texts[k])
+            } else if f & IN_BATCH != 0 {
+                out[base + (f & !IN_BATCH) as usize]
+            } else {
+                f
+            };
+            out.push(id);
+        }
+        // The marked slots get their identities, region by region again.
+        for &k in &order {
+            let k = k as usize;
+            if first[k] == (k as u32 | IN_BATCH) {
+                self.table[slot[k] as usize] = entry(out[base + k], tags[k]);
+            }
+        }
+    }
+
+    /// Grows the table so that `more` texts fit without growing it again.
+    fn make_room(&mut self, more: usize) {
+        let need = (self.interned + more).saturating_mul(2);
+        if need > self.table.len() {
+            self.rehash(need.next_power_of_two().max(self.table.len() * 2).max(64));
+        }
+    }
+
+    fn intern_hashed(&mut self, text: &str, tag: u32) -> u32 {
         let mask = self.table.len() - 1;
         let mut i = tag as usize & mask;
         loop {
-            let (id, t) = self.table[i];
-            if id == EMPTY {
+            let e = self.table[i];
+            if e == 0 {
                 let id = self.add_unique(text);
-                self.table[i] = (id, tag);
+                self.table[i] = entry(id, tag);
                 self.interned += 1;
                 return id;
             }
-            if t == tag && self.text(id) == Some(text) {
-                return id;
+            if e as u32 == tag && self.text(entry_id(e)) == Some(text) {
+                return entry_id(e);
             }
             i = (i + 1) & mask;
         }
     }
 
-    fn grow(&mut self) {
-        let cap = (self.table.len() * 2).max(64);
-        let old = core::mem::replace(&mut self.table, alloc::vec![(EMPTY, 0); cap]);
+    /// Makes room for `names` more identities and `bytes` more bytes of
+    /// text, so that the arena is not copied while a dump is read. A
+    /// reservation only: memory no name reaches is never touched. (The
+    /// hash table grows by doubling: its entries move in two sequential
+    /// streams, and reserving it would touch all of it.)
+    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
+        self.arena.reserve(bytes);
+        self.spans.reserve(names);
+    }
+
+    /// Returns the unused part of [`Self::reserve`]'s reservations.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.arena.shrink_to_fit();
+        self.spans.shrink_to_fit();
+    }
+
+    /// Moves every entry into a table of `cap` slots.
+    fn rehash(&mut self, cap: usize) {
+        let old = core::mem::replace(&mut self.table, alloc::vec![0; cap]);
         let mask = cap - 1;
-        for (id, tag) in old.into_iter().filter(|&(id, _)| id != EMPTY) {
-            let mut i = tag as usize & mask;
-            while self.table[i].0 != EMPTY {
+        for e in old.into_iter().filter(|&e| e != 0) {
+            let mut i = e as u32 as usize & mask;
+            while self.table[i] != 0 {
                 i = (i + 1) & mask;
             }
-            self.table[i] = (id, tag);
+            self.table[i] = e;
         }
     }
 
@@ -175,5 +295,26 @@ mod tests {
         assert_eq!(t.intern(""), t.intern(""));
         assert_eq!(t.text(b), Some("System RAM"));
         assert!(!t.contains(u32::MAX));
+    }
+
+    #[test]
+    fn a_batch_names_exactly_as_one_intern_after_another() {
+        // Repeats near and far, across chunks and table growth.
+        let texts: Vec<String> = (0..6000u32).map(|i| alloc::format!("dev {}", (i * 7919) % 2300)).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut one = NameTable::default();
+        let expected: Vec<u32> = refs.iter().map(|t| one.intern(t)).collect();
+        let mut batch = NameTable::default();
+        let mut got = Vec::new();
+        // Batches past the plain path's size, and one within it.
+        for part in [&refs[..2500], &refs[2500..4200], &refs[4200..5100], &refs[5100..]] {
+            batch.intern_batch(part, &mut got);
+        }
+        batch.intern_batch(&[], &mut got);
+        assert_eq!(got, expected);
+        for (&id, t) in got.iter().zip(&refs) {
+            assert_eq!(batch.text(id), Some(*t));
+        }
+        assert_eq!(batch.intern("dev 5"), one.intern("dev 5"));
     }
 }
