@@ -86,13 +86,15 @@ pub(crate) struct VerdictIndex {
 impl VerdictIndex {
     /// Judges the whole space once.
     pub(crate) fn new(devmem: &Devmem<'_>) -> VerdictIndex {
-        let runs = devmem.access_runs(Range::new(0, u64::MAX), MODE);
         let name = |o: &Outcome| (o.result_name(), o.uncertain.is_some());
-        VerdictIndex {
-            starts: runs.iter().map(|r| r.range.start).collect(),
-            read: Column::new(runs.iter().map(|r| name(&r.read)).collect()),
-            mmap: Column::new(runs.iter().map(|r| name(&r.mmap)).collect()),
+        let (mut starts, mut read, mut mmap) = (Vec::new(), Vec::new(), Vec::new());
+        // One run at a time: only what the index keeps is stored.
+        for r in devmem.access_runs_iter(Range::new(0, u64::MAX), MODE) {
+            starts.push(r.range.start);
+            read.push(name(&r.read));
+            mmap.push(name(&r.mmap));
         }
+        VerdictIndex { starts, read: Column::new(read), mmap: Column::new(mmap) }
     }
 
     /// The verdicts of the pages `start..=end` overlaps.

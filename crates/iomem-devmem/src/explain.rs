@@ -3,7 +3,6 @@
 //! re-evaluating the same call with one input changed, so every "would"
 //! is exact.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -136,8 +135,9 @@ impl Devmem<'_> {
         self.call(r)
     }
 
-    /// Judges a call and explains it.
-    pub fn check(&self, r: Request, assumed: Option<&BTreeMap<ResourceId, Flags>>) -> Explanation {
+    /// Judges a call and explains it; `assumed` gives the flag bits of a
+    /// resource that were assumed rather than known (shown in the reason).
+    pub fn check(&self, r: Request, assumed: Option<&dyn Fn(ResourceId) -> Flags>) -> Explanation {
         let outcome = self.call_after_open(&r);
         let summary = |id: ResourceId| -> Option<ResourceSummary> {
             let v = self.tree.get(id).ok()?;
@@ -146,7 +146,7 @@ impl Devmem<'_> {
                 name: v.name.unwrap_or("<BAD>").to_string(),
                 range: v.range,
                 flags: v.flags,
-                assumed: assumed.and_then(|m| m.get(&id).copied()).unwrap_or(Flags::empty()),
+                assumed: assumed.map_or(Flags::empty(), |f| f(id)),
             })
         };
         let decided_by = outcome

@@ -41,4 +41,4 @@ pub use inputs::{
 pub use policy::{Devmem, PageDecision, PageRule, PageValue, Policy, estimate_high_memory};
 pub use revoke::{Fault, Mapping, MappingId, Mappings, NoRevocation, Revocation};
 pub use runs::PageRun;
-pub use safe::{AccessRun, DeviceRegion, ForbiddenRam, RamDenial, SafeRanges};
+pub use safe::{AccessRun, AccessRuns, DeviceRegion, ForbiddenRam, RamDenial, SafeRanges};

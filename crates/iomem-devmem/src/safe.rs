@@ -26,6 +26,85 @@ pub struct AccessRun {
     pub mmap: Outcome,
 }
 
+/// The access runs of a range, in address order (see
+/// [`Devmem::access_runs_iter`]).
+#[derive(Debug)]
+pub struct AccessRuns<'d, 't> {
+    devmem: &'d Devmem<'t>,
+    mode: OpenMode,
+    /// The page runs not started yet.
+    runs: alloc::vec::IntoIter<crate::PageRun>,
+    /// Addresses where the whole-page results may change inside a page run.
+    breaks: Vec<u64>,
+    /// The first break above the pieces made so far.
+    bi: usize,
+    /// The page run being cut into pieces, and where its next piece starts.
+    at: Option<(crate::PageRun, u64)>,
+    /// The run being grown (the last piece, merged with equal neighbours).
+    pending: Option<AccessRun>,
+}
+
+impl AccessRuns<'_, '_> {
+    /// The next piece: a part of a page run between two breaks, its
+    /// results evaluated once with the run's decision.
+    fn piece(&mut self) -> Option<AccessRun> {
+        let (run, start) = match self.at.take() {
+            Some(at) => at,
+            None => {
+                let run = self.runs.next()?;
+                (run, run.range.start)
+            }
+        };
+        while self.bi < self.breaks.len() && self.breaks[self.bi] <= start {
+            self.bi += 1;
+        }
+        let end = match self.breaks.get(self.bi) {
+            Some(&b) if b <= run.range.end => b - 1,
+            _ => run.range.end,
+        };
+        if end < run.range.end {
+            self.at = Some((run, end + 1));
+        }
+        let d = run.decision;
+        let one = |_| crate::access::Transfer::one_page(start, d);
+        let page_run = |r: Range| alloc::vec![crate::PageRun { range: r, decision: d }];
+        let (dm, ps) = (self.devmem, self.devmem.page_size());
+        Some(AccessRun {
+            range: Range::new(start, end),
+            decision: d,
+            read: dm.transfer_call(start, ps, false, one),
+            write: dm.transfer_call(start, ps, true, one),
+            mmap: dm.mmap_call(start, ps, self.mode, false, true, page_run),
+        })
+    }
+}
+
+impl Iterator for AccessRuns<'_, '_> {
+    type Item = AccessRun;
+
+    fn next(&mut self) -> Option<AccessRun> {
+        loop {
+            let Some(piece) = self.piece() else { return self.pending.take() };
+            match &mut self.pending {
+                Some(last)
+                    if last.range.end.checked_add(1) == Some(piece.range.start)
+                        && last.decision == piece.decision
+                        && same(&last.read, &piece.read)
+                        && same(&last.write, &piece.write)
+                        && same(&last.mmap, &piece.mmap) =>
+                {
+                    last.range.end = piece.range.end;
+                }
+                _ => {
+                    if let Some(done) = self.pending.replace(piece) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Why a RAM range cannot be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RamDenial {
@@ -97,7 +176,7 @@ fn push_range(v: &mut Vec<Range>, r: Range) {
     v.push(r);
 }
 
-impl Devmem<'_> {
+impl<'t> Devmem<'t> {
     /// Page addresses in `q` at which whole-page access results can change
     /// although the page decision does not: the read gate, the mmap width,
     /// memory-type areas.
@@ -179,56 +258,18 @@ impl Devmem<'_> {
     /// pages of `range`, through a descriptor opened with `mode`. The cost
     /// is proportional to the resources the range touches.
     pub fn access_runs(&self, range: Range, mode: OpenMode) -> Vec<AccessRun> {
-        let ps = self.page_size();
+        self.access_runs_iter(range, mode).collect()
+    }
+
+    /// [`Self::access_runs`], one run at a time: a caller that prints the
+    /// runs of a range holding a million resources keeps one in memory.
+    pub fn access_runs_iter(&self, range: Range, mode: OpenMode) -> AccessRuns<'_, 't> {
         let runs = self.page_runs(range);
-        let Some(q) = runs.first().map(|f| Range::new(f.range.start, runs.last().map_or(f.range.end, |l| l.range.end)))
-        else {
-            return Vec::new();
+        let breaks = match (runs.first(), runs.last()) {
+            (Some(f), Some(l)) => self.access_breaks(Range::new(f.range.start, l.range.end)),
+            _ => Vec::new(),
         };
-        let breaks = self.access_breaks(q);
-        let mut out: Vec<AccessRun> = Vec::with_capacity(runs.len());
-        let mut bi = 0;
-        for run in runs {
-            let mut start = run.range.start;
-            loop {
-                while bi < breaks.len() && breaks[bi] <= start {
-                    bi += 1;
-                }
-                let end = match breaks.get(bi) {
-                    Some(&b) if b <= run.range.end => b - 1,
-                    _ => run.range.end,
-                };
-                // Every page of the piece has the run's decision: evaluate the
-                // calls with it instead of recomputing it.
-                let d = run.decision;
-                let one = |_| crate::access::Transfer::one_page(start, d);
-                let page_run = |r: Range| alloc::vec![crate::PageRun { range: r, decision: d }];
-                let piece = AccessRun {
-                    range: Range::new(start, end),
-                    decision: d,
-                    read: self.transfer_call(start, ps, false, one),
-                    write: self.transfer_call(start, ps, true, one),
-                    mmap: self.mmap_call(start, ps, mode, false, true, page_run),
-                };
-                match out.last_mut() {
-                    Some(last)
-                        if last.range.end.checked_add(1) == Some(start)
-                            && last.decision == piece.decision
-                            && same(&last.read, &piece.read)
-                            && same(&last.write, &piece.write)
-                            && same(&last.mmap, &piece.mmap) =>
-                    {
-                        last.range.end = end;
-                    }
-                    _ => out.push(piece),
-                }
-                if end >= run.range.end {
-                    break;
-                }
-                start = end + 1;
-            }
-        }
-        out
+        AccessRuns { devmem: self, mode, runs: runs.into_iter(), breaks, bi: 0, at: None, pending: None }
     }
 
     /// The hot(un)plug device regions overlapping `range`, in address
@@ -269,7 +310,7 @@ impl Devmem<'_> {
         let mut s = SafeRanges { device_regions: self.device_regions(range), ..SafeRanges::default() };
         let regions = s.device_regions.clone();
         let mut ri = 0;
-        for run in self.access_runs(range, OpenMode::RDWR) {
+        for run in self.access_runs_iter(range, OpenMode::RDWR) {
             // Split the run at the device regions' edges.
             let mut start = run.range.start;
             loop {

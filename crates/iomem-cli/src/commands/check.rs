@@ -38,15 +38,16 @@ impl Target {
 }
 
 /// The verdicts at one target.
-pub(crate) struct Verdicts {
+pub(crate) struct Verdicts<'a> {
     /// The target.
     pub(crate) target: Target,
     /// open, read, write, mmap.
     pub(crate) accesses: Vec<Explanation>,
     /// The resources containing the start address, outermost first.
     pub(crate) containing: Vec<(String, Range)>,
-    /// For a range: the runs of pages with the same whole-page results.
-    pub(crate) runs: Vec<iomem_devmem::AccessRun>,
+    /// For a range: the runs of pages with the same whole-page results,
+    /// produced as they are printed (a range may hold a million).
+    pub(crate) runs: Box<dyn Iterator<Item = iomem_devmem::AccessRun> + 'a>,
 }
 
 /// Parses a hex number (`0x` optional); lengths may end in K, M, G or T
@@ -100,7 +101,7 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
     let sys = load_with_assumptions(&args.system, false, warn)?;
     let mode = OpenMode { write: !args.rdonly, sync: args.sync };
     let devmem = Devmem::new(&sys.dump.tree, sys.policy.clone());
-    let assumed = assumed_flags(&sys);
+    let assumed = |id| sys.flags.get(id).map_or(iomem::Flags::empty(), |inf| inf.assumed());
     let tree = &sys.dump.tree;
     let judge = |t: &Target| {
         let len = t.count();
@@ -109,7 +110,7 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
             .into_iter()
             .map(|(access, len)| {
                 let mode = if access == Access::Write { OpenMode { write: true, ..mode } } else { mode };
-                devmem.check(Request { access, addr: t.start, len, mode }, Some(&assumed))
+                devmem.check(Request { access, addr: t.start, len, mode }, Some(&assumed as &dyn Fn(_) -> _))
             })
             .collect();
         let containing = tree
@@ -118,7 +119,11 @@ pub(crate) fn run(args: &CheckArgs, out: &mut dyn Write, warn: &mut dyn Write) -
             .into_iter()
             .filter_map(|id| tree.get(id).ok().map(|v| (v.name.unwrap_or("<BAD>").to_string(), v.range)))
             .collect();
-        let runs = if t.ranged { devmem.access_runs(Range::new(t.start, t.end), mode) } else { Vec::new() };
+        let runs: Box<dyn Iterator<Item = _>> = if t.ranged {
+            Box::new(devmem.access_runs_iter(Range::new(t.start, t.end), mode))
+        } else {
+            Box::new(std::iter::empty())
+        };
         Verdicts { target: *t, accesses, containing, runs }
     };
     let results = targets.iter().map(judge);
@@ -137,11 +142,6 @@ pub(crate) fn load_with_assumptions(args: &PolicyArgs, ioports: bool, warn: &mut
         crate::assume::apply(&mut sys, a)?;
     }
     Ok(sys)
-}
-
-/// The assumed flag bits of every resource, for explanations.
-fn assumed_flags(sys: &System) -> std::collections::BTreeMap<iomem::ResourceId, iomem::Flags> {
-    sys.flags.iter().map(|(id, inf)| (id, inf.assumed())).filter(|(_, a)| !a.is_empty()).collect()
 }
 
 #[cfg(test)]

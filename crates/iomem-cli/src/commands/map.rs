@@ -170,7 +170,7 @@ pub(crate) fn model_of_tree(
     let runs = match &devmem {
         Some(d) if !resources.is_empty() => {
             let end = resources.iter().filter(|r| r.depth == 0).map(|r| r.end.max(r.start)).max().unwrap_or(0);
-            d.access_runs(Range::new(0, end), OpenMode::RDWR).iter().map(verdict_run).collect()
+            d.access_runs_iter(Range::new(0, end), OpenMode::RDWR).map(|r| verdict_run(&r)).collect()
         }
         _ => Vec::new(),
     };

@@ -82,10 +82,10 @@ fn describe_system(sys: &System, mode: OpenMode) -> Vec<String> {
 }
 
 /// The annotated text report, one address at a time as each is judged.
-pub(crate) fn text(
+pub(crate) fn text<'a>(
     sys: &System,
     mode: OpenMode,
-    results: impl Iterator<Item = Verdicts>,
+    results: impl Iterator<Item = Verdicts<'a>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     for l in describe_system(sys, mode) {
@@ -94,7 +94,8 @@ pub(crate) fn text(
     for a in &sys.assumptions {
         write_wrapped(out, &escape(&format!("assumed: {a}")), 2)?;
     }
-    for v in results {
+    for mut v in results {
+        let runs = std::mem::replace(&mut v.runs, Box::new(std::iter::empty()));
         let v = &v;
         writeln!(out)?;
         let t = v.target;
@@ -138,9 +139,10 @@ pub(crate) fn text(
                 write_wrapped(out, &format!("    {}: {}", accesses.join(", "), escape(&sentence)), 6)?;
             }
         }
-        if !v.runs.is_empty() {
+        let mut runs = runs.peekable();
+        if runs.peek().is_some() {
             writeln!(out, "  whole pages of the range (read / write / mmap):")?;
-            for r in &v.runs {
+            for r in runs {
                 writeln!(
                     out,
                     "    {:#x}-{:#x}  {} / {} / {}  {}",
@@ -211,7 +213,7 @@ struct RunJson {
 }
 
 #[derive(Serialize)]
-struct AddressJson {
+struct AddressJson<'a> {
     address: String,
     end: String,
     length: String,
@@ -221,7 +223,7 @@ struct AddressJson {
     read: AccessJson,
     write: AccessJson,
     mmap: AccessJson,
-    runs: Vec<RunJson>,
+    runs: Streamed<Box<dyn Iterator<Item = RunJson> + 'a>>,
     assumptions: Vec<String>,
 }
 
@@ -280,15 +282,19 @@ fn access_json(e: &Explanation) -> AccessJson {
 }
 
 /// The JSON array, one object per address, streamed as each is judged.
-pub(crate) fn json(sys: &System, results: impl Iterator<Item = Verdicts>, out: &mut dyn Write) -> anyhow::Result<()> {
-    let docs = results.filter_map(|v| address_json(sys, &v));
+pub(crate) fn json<'a>(
+    sys: &System,
+    results: impl Iterator<Item = Verdicts<'a>>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let docs = results.filter_map(|v| address_json(sys, v));
     let mut w = io::BufWriter::new(out);
     serde_json::to_writer_pretty(&mut w, &Streamed::new(docs))?;
     writeln!(w)?;
     Ok(())
 }
 
-fn address_json(sys: &System, v: &Verdicts) -> Option<AddressJson> {
+fn address_json<'a>(sys: &System, v: Verdicts<'a>) -> Option<AddressJson<'a>> {
     {
         let by = |a: Access| v.accesses.iter().find(|e| e.request.access == a).map(access_json);
         let (Some(open), Some(read), Some(write), Some(mmap)) =
@@ -311,18 +317,14 @@ fn address_json(sys: &System, v: &Verdicts) -> Option<AddressJson> {
             read,
             write,
             mmap,
-            runs: v
-                .runs
-                .iter()
-                .map(|r| RunJson {
-                    start: hex(r.range.start),
-                    end: hex(r.range.end),
-                    page_rule: r.decision.rule.id(),
-                    read: result_json(&r.read),
-                    write: result_json(&r.write),
-                    mmap: result_json(&r.mmap),
-                })
-                .collect(),
+            runs: Streamed::new(Box::new(v.runs.map(|r| RunJson {
+                start: hex(r.range.start),
+                end: hex(r.range.end),
+                page_rule: r.decision.rule.id(),
+                read: result_json(&r.read),
+                write: result_json(&r.write),
+                mmap: result_json(&r.mmap),
+            }))),
             assumptions: sys.assumptions.clone(),
         })
     }

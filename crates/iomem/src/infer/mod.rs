@@ -167,43 +167,48 @@ impl Inference {
 /// The inference of every resource below a root, by handle.
 #[derive(Clone, Debug, Default)]
 pub struct InferenceMap {
-    /// In pre-order, the order of `/proc/iomem`.
-    entries: Vec<(ResourceId, Inference)>,
-    /// Index into `entries` by arena slot (`u32::MAX` = none).
+    /// The resources, in pre-order (the order of `/proc/iomem`).
+    ids: Vec<ResourceId>,
+    /// Their inferences, in the same order (two vectors rather than one of
+    /// pairs: the rules produce the inferences in place, and a million
+    /// resources are not copied once more).
+    infs: Vec<Inference>,
+    /// Index into both by arena slot (`u32::MAX` = none).
     by_slot: Vec<u32>,
 }
 
 impl InferenceMap {
-    fn from_entries(entries: Vec<(ResourceId, Inference)>) -> InferenceMap {
-        let max = entries.iter().map(|(id, _)| id.slot() as usize + 1).max().unwrap_or(0);
+    fn new(ids: Vec<ResourceId>, infs: Vec<Inference>) -> InferenceMap {
+        debug_assert_eq!(ids.len(), infs.len());
+        let max = ids.iter().map(|id| id.slot() as usize + 1).max().unwrap_or(0);
         let mut by_slot = alloc::vec![u32::MAX; max];
-        for (i, (id, _)) in entries.iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
             by_slot[id.slot() as usize] = i as u32;
         }
-        InferenceMap { entries, by_slot }
+        InferenceMap { ids, infs, by_slot }
     }
 
     /// The inference of a resource, if it was below the root.
     pub fn get(&self, id: ResourceId) -> Option<&Inference> {
-        let i = *self.by_slot.get(id.slot() as usize)?;
+        let i = *self.by_slot.get(id.slot() as usize)? as usize;
         // The slot may have been reused by another resource since: compare
         // the whole handle.
-        self.entries.get(i as usize).filter(|(e, _)| *e == id).map(|(_, inf)| inf)
+        (self.ids.get(i) == Some(&id)).then(|| &self.infs[i])
     }
 
     /// Every resource and its inference, in `/proc/iomem` order.
     pub fn iter(&self) -> impl Iterator<Item = (ResourceId, &Inference)> + '_ {
-        self.entries.iter().map(|(id, inf)| (*id, inf))
+        self.ids.iter().copied().zip(&self.infs)
     }
 
     /// Number of resources.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ids.len()
     }
 
     /// True if there is none.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ids.is_empty()
     }
 }
 
@@ -212,28 +217,27 @@ impl InferenceMap {
 /// tree and returns them with their certainty. A handle that is not a live
 /// resource of `tree` gives an empty map.
 pub fn infer_flags(tree: &mut ResourceTree, root: ResourceId, hints: &InferHints) -> InferenceMap {
-    let entries = {
-        let Some(nodes) = snapshot::take(tree, root) else { return InferenceMap::default() };
-        let io = root == tree.ioport_root();
-        let ctx = rules::Ctx::new(hints, &nodes, io);
-        let inferred = rules::infer_all(&ctx, &nodes);
-        nodes.iter().zip(inferred).map(|(n, inf)| (n.id, inf)).collect::<Vec<_>>()
-    };
+    let Some(nodes) = snapshot::take(tree, root) else { return InferenceMap::default() };
+    let io = root == tree.ioport_root();
+    let infs = rules::infer_all(&rules::Ctx::new(hints, &nodes, io), &nodes);
+    let ids: Vec<ResourceId> = nodes.iter().map(|n| tree.handle(n.slot)).collect();
+    drop(nodes);
     // The handles were just read from this tree: their slots are live.
-    tree.set_flags_desc_bulk(entries.iter().map(|(id, inf)| (id.slot(), inf.flags, inf.desc)));
-    InferenceMap::from_entries(entries)
+    tree.set_flags_desc_bulk(ids.iter().zip(&infs).map(|(id, inf)| (id.slot(), inf.flags, inf.desc)));
+    InferenceMap::new(ids, infs)
 }
 
 /// The inference map of a tree whose flags are real (an annotated dump such
 /// as `observed/iomem-flags.txt`): everything certain, rule `annotated`.
 pub fn annotated(tree: &ResourceTree, root: ResourceId) -> InferenceMap {
     let Ok(mut pre) = tree.preorder(root) else { return InferenceMap::default() };
-    let mut entries = Vec::with_capacity(tree.len());
+    let (mut ids, mut infs) = (Vec::with_capacity(tree.len()), Vec::with_capacity(tree.len()));
     while let Some((ix, _)) = pre.next_ix() {
         let (flags, desc) = tree.flags_desc(ix);
-        entries.push((tree.handle(ix), Inference::certain(flags, desc, "annotated")));
+        ids.push(tree.handle(ix));
+        infs.push(Inference::certain(flags, desc, "annotated"));
     }
-    InferenceMap::from_entries(entries)
+    InferenceMap::new(ids, infs)
 }
 
 /// The architecture a tree's names reveal: x86 if any name exists only on

@@ -6,14 +6,15 @@
 use alloc::vec::Vec;
 
 use crate::range::Range;
-use crate::tree::{ResourceId, ResourceTree};
+use crate::tree::{Ix, ResourceId, ResourceTree};
 
 /// "No node".
 const NONE: u32 = u32::MAX;
 
 /// One resource as the rules see it.
 pub(super) struct Node<'t> {
-    pub(super) id: ResourceId,
+    /// The resource's arena slot (its handle is `tree.handle(slot)`).
+    pub(super) slot: Ix,
     /// The name (`None` prints as `<BAD>`).
     pub(super) name: Option<&'t str>,
     pub(super) range: Range,
@@ -69,7 +70,7 @@ pub(super) fn take(tree: &ResourceTree, root: ResourceId) -> Option<Vec<Node<'_>
         }
         open.truncate(depth);
         let parent = open.last().copied().unwrap_or(NONE);
-        nodes.push(Node { id: tree.handle(ix), name, range, parent, next: NONE });
+        nodes.push(Node { slot: ix, name, range, parent, next: NONE });
         open.push(i);
     }
     Some(nodes)
