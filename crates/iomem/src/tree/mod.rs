@@ -644,6 +644,10 @@ impl ResourceTree {
     pub(crate) fn position(&self, ix: Ix) -> usize {
         let node = self.node(ix);
         let list = &self.lists[self.node(node.parent).children as usize];
+        // The last child (a parser appending lines asks for it): no search.
+        if list.recs().last().is_some_and(|c| c.slot == ix) {
+            return list.len() - 1;
+        }
         let mut pos = list.count_lt(node.start);
         let recs = list.recs();
         while recs[pos].slot != ix {
