@@ -853,10 +853,12 @@ impl ResourceTree {
         self.names.reserve(lines, bytes);
     }
 
-    /// Returns the unused part of [`Self::reserve_for_parse`].
+    /// Returns the unused part of [`Self::reserve_for_parse`] where it is
+    /// large (a shrink may copy the vector: a few unused slots are not
+    /// worth 40 MB of copying).
     pub(crate) fn shrink_after_parse(&mut self) {
-        self.nodes.shrink_to_fit();
-        self.lists.shrink_to_fit();
+        shrink_if_sparse(&mut self.nodes);
+        shrink_if_sparse(&mut self.lists);
         self.names.shrink_to_fit();
     }
 
@@ -891,5 +893,12 @@ impl ResourceTree {
             }
         }
         Ok(())
+    }
+}
+
+/// Shrinks `v` to its length if over a quarter of its capacity is unused.
+fn shrink_if_sparse<T>(v: &mut Vec<T>) {
+    if v.len() < v.capacity() - v.capacity() / 4 {
+        v.shrink_to_fit();
     }
 }
