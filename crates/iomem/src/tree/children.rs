@@ -416,6 +416,15 @@ impl ChildList {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_list_header_stays_small() {
+        // 56 bytes: the inline record (32) and its capacity word, the
+        // summary pointer, the subtree flag bits. BENCHMARKS.md quotes it.
+        assert!(core::mem::size_of::<ChildList>() <= 56, "{}", core::mem::size_of::<ChildList>());
+        assert_eq!(core::mem::size_of::<Child>(), 32);
+    }
+
     use super::*;
 
     fn rec(start: u64, end: u64, slot: u32) -> Child {
