@@ -14,7 +14,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-all_targets=(procfs_parse infer_flags system_readers virtio_mem_device driver_answers)
+all_targets=(procfs_parse infer_flags system_readers virtio_mem_device driver_answers scenario_files)
 
 if [ $# -lt 1 ] || ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -eq 0 ]; then
     echo "usage: $0 SECONDS [TARGET...]   (targets: ${all_targets[*]})" >&2

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 fixtures=$(cd "$here/../fixtures" && pwd)
 corpus="$here/corpus"
 max_bytes=65536
-all_targets=(procfs_parse infer_flags system_readers virtio_mem_device driver_answers)
+all_targets=(procfs_parse infer_flags system_readers virtio_mem_device driver_answers scenario_files)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -235,6 +235,22 @@ gen_driver_answers() {
     local s
     for s in "${seqs[@]}"; do
         printf "$s" | emit driver_answers
+    done
+}
+
+# ---- scenario_files: mode byte (bit 0: 0 TOML, 1 scenario.txt) + text -------
+gen_scenario_files() {
+    local here_docs
+    here_docs=$(cd "$here/../docs" && pwd)
+    { printf '\x00'; cat "$here_docs/scenario.toml"; } | emit scenario_files
+    # Small hand-made TOML scenarios: the built-in machine, one device.
+    printf '\x00[machine]\nauto_online = "online"\n[[device]]\nid = "vm0"\nsize = "1G"\nblock_size = "2M"\n[[step]]\nname = "load"\naction = "load-driver"\n[[step]]\nname = "grow"\naction = "resize"\nsize = "256M"\n[[step]]\nname = "fill"\naction = "fill"\nsize = "64M"\n[[step]]\nname = "shrink"\naction = "resize"\nsize = "0"\n[[step]]\nname = "unload"\naction = "unload-driver"\n' | emit scenario_files
+    printf '\x00[machine]\n[[device]]\nid = "a"\nsize = "512M"\nblock_size = "128M"\n[[device]]\nid = "b"\nsize = "1G"\nblock_size = "1M"\n[[step]]\nname = "s"\naction = "load-driver"\ndevice = "b"\n[[step]]\nname = "t"\naction = "resize"\ndevice = "b"\nsize = "8M"\n[[step]]\nname = "p"\naction = "probe-devmem"\naddresses = ["0x140000000"]\n' | emit scenario_files
+    # The recordings of strict-sbm2M's kernel, as scenario.txt inputs (their
+    # step directories exist in the recording the target reads).
+    local f
+    for f in "$fixtures"/kernel/6.1.0-56-amd64/strict-sbm2M/scenario.txt "$fixtures"/kernel/6.1.0-56-amd64/unload/scenario.txt; do
+        [ -f "$f" ] && { printf '\x01'; cat "$f"; } | emit scenario_files
     done
 }
 

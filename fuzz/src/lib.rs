@@ -11,6 +11,7 @@
 //! each function and in `README.md`.
 
 pub mod driver;
+pub mod scenario;
 
 use std::sync::OnceLock;
 
@@ -30,6 +31,7 @@ pub const TARGETS: &[Target] = &[
     ("system_readers", system_readers),
     ("virtio_mem_device", virtio_mem_device),
     ("driver_answers", driver::driver_answers),
+    ("scenario_files", scenario::scenario_files),
 ];
 
 /// One-time setup, called by the binaries before the fuzzing loop, so that

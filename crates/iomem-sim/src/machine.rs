@@ -80,6 +80,43 @@ pub enum Action {
 
 /// Serializes an address as a `0x`-prefixed hex string (JSON readers lose
 /// 64-bit integers above 2^53).
+/// A captured system may already hold a device's region claim (a step taken
+/// after the driver loaded). It must then be the device's region exactly:
+/// a driver claims its whole region, so a claim of another size or place
+/// is a starting state no kernel can be in (the simulated `/dev/mem` would
+/// then allow the unclaimed rest). A claim is a SYSTEM_RAM|EXCLUSIVE
+/// resource (v5.16+) or one named `virtioN` after the device.
+fn check_device_claims(spec: &MachineSpec) -> Result<(), SimError> {
+    let tree = &spec.tree;
+    for d in &spec.devices {
+        let Some(end) = d.region_size.checked_sub(1).and_then(|len| d.addr.checked_add(len)) else { continue };
+        let region = Range::new(d.addr, end);
+        let own_name = format!("virtio{}", d.index);
+        for (id, _) in tree.preorder(tree.iomem_root()).into_iter().flatten() {
+            let Ok(v) = tree.get(id) else { continue };
+            let claim = v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE) || v.name == Some(own_name.as_str());
+            let overlaps = v.range.start <= region.end && v.range.end >= region.start;
+            if claim && overlaps && v.range != region {
+                return Err(SimError::Step {
+                    step: "setup".into(),
+                    what: format!(
+                        "device {} ({own_name}) has the region {:#x}-{:#x}, but the captured system's {} claims \
+                         {:#x}-{:#x}: a driver claims exactly its device's region (is the device's size or \
+                         address in the scenario right?)",
+                        d.id,
+                        region.start,
+                        region.end,
+                        v.name.unwrap_or("<BAD>"),
+                        v.range.start,
+                        v.range.end
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#x}"))
 }
@@ -241,6 +278,7 @@ impl Machine {
         config.default_online_type = spec.online_type;
         config.apply_cmdline(&spec.cmdline);
         config.default_online_type = spec.online_type;
+        check_device_claims(&spec)?;
         let mut slots = Vec::new();
         let mut mem = GuestMemory { devices: Vec::new(), other: SparseMemory::new() };
         for d in &spec.devices {

@@ -89,7 +89,14 @@ impl Scenario {
     pub fn from_recording(dir: &Path) -> Result<Scenario, SimError> {
         let file = dir.join("scenario.txt");
         let text = fs::read_to_string(&file).map_err(|e| SimError::io(&file, e))?;
-        let inputs = RecordingInputs::parse(&text, &file)?;
+        Scenario::from_recording_text(dir, &text)
+    }
+
+    /// [`Scenario::from_recording`] with the text of its `scenario.txt`
+    /// given (the steps' directories are still read from `dir`).
+    pub fn from_recording_text(dir: &Path, text: &str) -> Result<Scenario, SimError> {
+        let file = dir.join("scenario.txt");
+        let inputs = RecordingInputs::parse(text, &file)?;
         let first = inputs.steps.first().ok_or_else(|| SimError::invalid(&file, "no steps"))?;
         let first_dir = dir.join(&first.0);
         let mut machine = MachineSpec::from_captured(&first_dir)?;

@@ -191,3 +191,24 @@ fn an_edited_recording_is_caught() {
     assert_eq!(diff("device"), None, "untouched files still match");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A recording that starts after the driver loaded, with a device larger
+/// than the region its captured `/proc/iomem` claims, is refused with an
+/// error naming both ranges, instead of running a machine whose `/dev/mem`
+/// allows the unclaimed rest (found by the `scenario_files` fuzz target).
+#[test]
+fn a_device_that_disagrees_with_its_captured_claim_is_refused() {
+    let rec = fixtures().join("6.1.0-56-amd64/strict-sbm2M");
+    let text = fs::read_to_string(rec.join("scenario.txt")).unwrap();
+    // Start at the step after the driver loaded, with a 5 GiB device.
+    let text = text.replacen("  0-nodriver: before insmod virtio_mem\n", "", 1);
+    assert!(!text.contains("0-nodriver"));
+    assert!(text.contains("size=4G"), "the recording's device line");
+    let bigger = text.replacen("size=4G", "size=5G", 1);
+    let scenario = Scenario::from_recording_text(&rec, &bigger).unwrap();
+    let err = run(&scenario, None, |_, _| {}).err().expect("refused").to_string();
+    assert!(err.contains("0x100000000-0x23fffffff") && err.contains("0x100000000-0x1ffffffff"), "{err}");
+    // The same start with the recorded size is a consistent machine.
+    let same = Scenario::from_recording_text(&rec, &text).unwrap();
+    assert!(run(&same, None, |_, _| {}).is_ok());
+}
