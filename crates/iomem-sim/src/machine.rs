@@ -78,14 +78,13 @@ pub enum Action {
     },
 }
 
-/// Serializes an address as a `0x`-prefixed hex string (JSON readers lose
-/// 64-bit integers above 2^53).
 /// A captured system may already hold a device's region claim (a step taken
 /// after the driver loaded). It must then be the device's region exactly:
 /// a driver claims its whole region, so a claim of another size or place
 /// is a starting state no kernel can be in (the simulated `/dev/mem` would
 /// then allow the unclaimed rest). A claim is a SYSTEM_RAM|EXCLUSIVE
-/// resource (v5.16+) or one named `virtioN` after the device.
+/// resource (v5.16+) over the device's region, or a System RAM resource
+/// named `virtioN` after the device wherever it lies.
 fn check_device_claims(spec: &MachineSpec) -> Result<(), SimError> {
     let tree = &spec.tree;
     for d in &spec.devices {
@@ -94,9 +93,10 @@ fn check_device_claims(spec: &MachineSpec) -> Result<(), SimError> {
         let own_name = format!("virtio{}", d.index);
         for (id, _) in tree.preorder(tree.iomem_root()).into_iter().flatten() {
             let Ok(v) = tree.get(id) else { continue };
-            let claim = v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE) || v.name == Some(own_name.as_str());
             let overlaps = v.range.start <= region.end && v.range.end >= region.start;
-            if claim && overlaps && v.range != region {
+            let own = v.name == Some(own_name.as_str()) && v.flags.contains(Flags::SYSTEM_RAM);
+            let claim = own || (overlaps && v.flags.has_all(Flags::SYSTEM_RAM | Flags::EXCLUSIVE));
+            if claim && v.range != region {
                 return Err(SimError::Step {
                     step: "setup".into(),
                     what: format!(
@@ -117,6 +117,8 @@ fn check_device_claims(spec: &MachineSpec) -> Result<(), SimError> {
     Ok(())
 }
 
+/// Serializes an address as a `0x`-prefixed hex string (JSON readers lose
+/// 64-bit integers above 2^53).
 fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#x}"))
 }

@@ -429,6 +429,11 @@ impl RecordingInputs {
                 while let Some(l) = lines.peek() {
                     let Some(rest) = l.strip_prefix("  ") else { break };
                     let Some((name, description)) = rest.split_once(": ") else { break };
+                    // A step is a directory of the recording: a plain name,
+                    // never a path that leaves it.
+                    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+                        return Err(SimError::invalid(file, format!("step name {name:?} is not a directory name")));
+                    }
                     let action =
                         description.rfind("[action: ").map(|i| description[i + 9..].trim_end_matches(']').to_string());
                     inputs.steps.push((name.to_string(), description.to_string(), action));

@@ -212,3 +212,28 @@ fn a_device_that_disagrees_with_its_captured_claim_is_refused() {
     let same = Scenario::from_recording_text(&rec, &text).unwrap();
     assert!(run(&same, None, |_, _| {}).is_ok());
 }
+
+/// A step name is a directory of the recording, never a path out of it.
+#[test]
+fn a_step_name_that_leaves_the_recording_is_refused() {
+    let rec = fixtures().join("6.1.0-56-amd64/strict-sbm2M");
+    let text = fs::read_to_string(rec.join("scenario.txt")).unwrap();
+    for bad in ["../../../../../etc", "/proc", ".."] {
+        let edited = text.replacen("  0-nodriver:", &format!("  {bad}:"), 1);
+        let err = Scenario::from_recording_text(&rec, &edited).err().expect("refused").to_string();
+        assert!(err.contains("is not a directory name"), "{bad}: {err}");
+    }
+}
+
+/// The device's own `virtioN` claim elsewhere than its region is refused
+/// too (the captured driver claimed another place).
+#[test]
+fn a_device_moved_away_from_its_captured_claim_is_refused() {
+    let step = fixtures().join("6.1.0-56-amd64/strict-sbm2M/a-size0");
+    let mut spec = iomem_sim::MachineSpec::from_captured(&step).unwrap();
+    spec.add_device("vm0", 0, 4 << 30, 2 << 20);
+    assert!(iomem_sim::Machine::new(spec.clone()).is_ok(), "where QEMU put it, it matches the claim");
+    spec.devices[0].addr += 16 << 30;
+    let err = iomem_sim::Machine::new(spec).err().expect("refused").to_string();
+    assert!(err.contains("virtio0 claims 0x100000000-0x1ffffffff"), "{err}");
+}
