@@ -2,8 +2,6 @@
 //! with the kernel's order of checks and exact results (devmem-policy.md
 //! §2–§7).
 
-use alloc::vec::Vec;
-
 use iomem::{Desc, Errno, Flags, Range};
 
 use crate::inputs::{Arch, CacheMode, Lockdown, Memtypes, OpenMode, cap};
@@ -398,14 +396,14 @@ impl Devmem<'_> {
     }
 
     /// `mmap` with the page runs of the mapped range supplied by `runs`.
-    pub(crate) fn mmap_call(
+    pub(crate) fn mmap_call<R: AsRef<[crate::PageRun]>>(
         &self,
         off: u64,
         len: u64,
         mode: OpenMode,
         prot_write: bool,
         shared: bool,
-        runs: impl FnOnce(Range) -> Vec<crate::PageRun>,
+        runs: impl FnOnce(Range) -> R,
     ) -> Outcome {
         if len == 0 {
             return Outcome::err(Errno::EINVAL, Rule::MmapArguments);
@@ -432,7 +430,9 @@ impl Devmem<'_> {
         // range_is_allowed loops while cursor < off + len (wrapping): a
         // mapping ending exactly at 2^64 is not checked at all.
         let checked = off.wrapping_add(len) != 0;
-        let runs = if checked { runs(Range::new(off, last)) } else { Vec::new() };
+        // (A caller that knows the runs passes them without allocating.)
+        let runs = checked.then(|| runs(Range::new(off, last)));
+        let runs: &[crate::PageRun] = runs.as_ref().map_or(&[], AsRef::as_ref);
         let first = runs.first().map(|r| (r.range.start, r.decision));
         let denied = runs.iter().find(|r| r.decision.value == PageValue::Deny).map(|r| (r.range.start, r.decision));
         let strict = self.policy.config.strict_devmem;

@@ -67,7 +67,7 @@ impl AccessRuns<'_, '_> {
         }
         let d = run.decision;
         let one = |_| crate::access::Transfer::one_page(start, d);
-        let page_run = |r: Range| alloc::vec![crate::PageRun { range: r, decision: d }];
+        let page_run = |r: Range| [crate::PageRun { range: r, decision: d }];
         let (dm, ps) = (self.devmem, self.devmem.page_size());
         Some(AccessRun {
             range: Range::new(start, end),
