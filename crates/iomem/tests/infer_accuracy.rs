@@ -584,5 +584,5 @@ fn annotated_trees_are_certain_and_equal_the_truth() {
     }
     // A handle of another tree is not in the map.
     let other = parse(b"00000000-00000fff : x\n", &ParseOptions::default()).unwrap();
-    assert!(map.get(other.lines[0].resource).is_none());
+    assert!(map.get(other.lines.get(0).unwrap().resource).is_none());
 }

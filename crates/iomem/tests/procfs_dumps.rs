@@ -546,7 +546,7 @@ fn names_print_as_is_empty_names_and_bad_names_included() {
     let text = "e804b000-e804bfff : \n";
     let d = parse_str(text, &strict()).unwrap();
     assert!(d.is_well_formed());
-    assert_eq!(d.tree.get(d.lines[0].resource).unwrap().name, Some(""));
+    assert_eq!(d.tree.get(d.lines.get(0).unwrap().resource).unwrap().name, Some(""));
     assert_eq!(render(&d), text);
     // Names with brackets, colons and trailing spaces are kept verbatim.
     let text = "b0000000-bfffffff : PCI MMCONFIG 0000 [bus 00-ff]\nc0000000-c0000fff : megasas: LSI  \n";
@@ -560,7 +560,7 @@ fn names_print_as_is_empty_names_and_bad_names_included() {
     t.request_resource(t.iomem_root(), r.unwrap()).unwrap();
     assert_eq!(t.proc_iomem(), "00001000-00001fff : <BAD>\n");
     let d = parse_str(&t.proc_iomem(), &strict()).unwrap();
-    assert_eq!(d.tree.get(d.lines[0].resource).unwrap().name, Some("<BAD>"));
+    assert_eq!(d.tree.get(d.lines.get(0).unwrap().resource).unwrap().name, Some("<BAD>"));
     assert_eq!(render(&d), t.proc_iomem());
 }
 
@@ -572,11 +572,51 @@ fn a_corrupted_non_utf8_name_is_refused_or_decoded_lossily() {
     let d = parse(text, &lenient()).unwrap();
     assert!(d.skipped.is_empty());
     assert_eq!(d.notes, vec![Note { line: 1, what: NoteKind::LossyName }]);
-    assert_eq!(d.tree.get(d.lines[0].resource).unwrap().name, Some("Res\u{fffd}rved"));
+    assert_eq!(d.tree.get(d.lines.get(0).unwrap().resource).unwrap().name, Some("Res\u{fffd}rved"));
     assert_eq!(d.lines.len(), 2);
     // Printable garbage is just a name: the kernel prints names as-is.
     let odd = "00000000-00000fff : Re$erv#d \u{7f}x\n";
     assert_eq!(render(&parse_str(odd, &strict()).unwrap()), odd);
+}
+
+#[test]
+fn parsed_lines_give_each_line_its_number_resource_depth_and_annotation() {
+    // A blank line shifts the numbering; a capped indentation resolves by
+    // containment; an annotated line keeps its flags.
+    let text = "00000000-00000fff : Reserved\n\n\
+                00100000-7fffffff : System RAM\n\
+                \x20 01000000-01ffffff : Kernel code\n";
+    let d = parse_str(text, &lenient()).unwrap();
+    let got: Vec<(usize, usize, Option<&str>)> =
+        d.lines.iter().map(|l| (l.line, l.depth, d.tree.get(l.resource).unwrap().name)).collect();
+    assert_eq!(got, [(1, 0, Some("Reserved")), (3, 0, Some("System RAM")), (4, 1, Some("Kernel code"))]);
+    assert_eq!(d.lines.len(), 3);
+    assert!(!d.lines.is_empty());
+    assert_eq!(d.lines.get(3), None);
+    assert_eq!(d.lines.iter().len(), 3);
+    assert_eq!(d.lines.iter().rev().map(|l| l.line).collect::<Vec<_>>(), [4, 3, 1]);
+    assert_eq!((&d.lines).into_iter().map(|l| l.line).sum::<usize>(), 8);
+    for l in &d.lines {
+        assert_eq!(d.line_of(l.resource), Some(l.line));
+        assert!(!l.annotated);
+    }
+    assert_eq!(d.line_of(d.root), None, "the root is no line");
+
+    // A freed resource's slot reused by another: the line's handle still
+    // says where it came from; the newcomer, in the same slot, is no line.
+    let mut d = d;
+    let kernel = d.lines.get(2).unwrap().resource;
+    d.tree.release_resource(kernel).unwrap();
+    d.tree.free(kernel).unwrap();
+    let name = d.tree.name_new("new");
+    let newcomer = d.tree.create(ResourceSpec::new(0x100, 0x1ff, name, Flags::MEM)).unwrap();
+    assert_eq!(newcomer.slot(), kernel.slot(), "the slot is reused");
+    assert_eq!(d.line_of(kernel), Some(4));
+    assert_eq!(d.line_of(newcomer), None);
+
+    let annotated = "00000000-00000fff : Reserved [flags=0x80000200 MEM|BUSY desc=RESERVED]\n";
+    let d = parse_str(annotated, &ParseOptions { annotations: true, ..strict() }).unwrap();
+    assert!(d.lines.get(0).unwrap().annotated);
 }
 
 #[test]
@@ -642,7 +682,7 @@ fn every_note_kind() {
         (vec![note(1, NoteKind::CarriageReturn), note(2, NoteKind::CarriageReturn)], crlf.into())
     );
     let d = parse(b"00000000-00000fff : A\r\r\n", &strict()).unwrap();
-    assert_eq!(d.tree.get(d.lines[0].resource).unwrap().name, Some("A\r\r"));
+    assert_eq!(d.tree.get(d.lines.get(0).unwrap().resource).unwrap().name, Some("A\r\r"));
     let again = parse(render(&d).as_bytes(), &strict()).unwrap();
     assert_eq!(render(&again), render(&d));
     // Upper-case hex, short and over-long padding.
@@ -758,7 +798,7 @@ fn malformed_annotations_are_reported() {
         &options,
     )
     .unwrap();
-    let v = d.tree.get(d.lines[0].resource).unwrap();
+    let v = d.tree.get(d.lines.get(0).unwrap().resource).unwrap();
     assert_eq!((v.name, v.flags.bits(), v.desc), (Some("PCI MMCONFIG 0000 [bus 00-ff]"), 0x8000_0200, Desc::NONE));
 }
 

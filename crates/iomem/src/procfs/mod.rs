@@ -7,5 +7,5 @@ mod parse;
 mod render;
 
 pub use error::{DumpError, Field, Note, NoteKind, ParseError, Problem};
-pub use parse::{DumpKind, ParseOptions, ParsedDump, ParsedLine, parse, parse_str};
+pub use parse::{DumpKind, ParseOptions, ParsedDump, ParsedLine, ParsedLines, ParsedLinesIter, parse, parse_str};
 pub use render::{MAX_INDENT_DEPTH, Reader, min_width};

@@ -94,11 +94,110 @@ pub struct ParsedDump {
     /// Which file it was.
     pub kind: DumpKind,
     /// Every resource line, in input order.
-    pub lines: Vec<ParsedLine>,
+    pub lines: ParsedLines,
     /// Lines skipped in lenient mode, with why, in input order.
     pub skipped: Vec<ParseError>,
     /// Remarks about non-kernel formatting, in line order.
     pub notes: Vec<Note>,
+}
+
+/// Every resource line of a dump, in input order, as [`ParsedLine`]s.
+///
+/// Stored in 8 bytes a line (a million-line dump is not a 32 MB side
+/// table): the resources of the lines are consecutive fresh slots of the
+/// parsed tree, so only the line number and the depth are kept per line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParsedLines {
+    /// The handle of the first line's resource.
+    first: Option<ResourceId>,
+    /// Per line: the line number, and the depth with [`ANNOTATED`].
+    entries: Vec<(u32, u32)>,
+}
+
+/// The depth word's bit for "flags from an annotation".
+const ANNOTATED: u32 = 1 << 31;
+
+impl ParsedLines {
+    /// The number of resource lines.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no line made it into the tree.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `i`-th resource line (0-based, in input order).
+    pub fn get(&self, i: usize) -> Option<ParsedLine> {
+        let &(line, depth) = self.entries.get(i)?;
+        Some(self.line(i, line, depth))
+    }
+
+    /// The lines in input order.
+    pub fn iter(&self) -> ParsedLinesIter<'_> {
+        ParsedLinesIter { lines: self, inner: self.entries.iter().enumerate() }
+    }
+
+    fn line(&self, i: usize, line: u32, depth: u32) -> ParsedLine {
+        // `first` is set once there is an entry; `i` fits in u32 (a slot).
+        let first = self.first.expect("a line implies its first resource");
+        ParsedLine {
+            line: line as usize,
+            resource: first.offset(i as u32),
+            depth: (depth & !ANNOTATED) as usize,
+            annotated: depth & ANNOTATED != 0,
+        }
+    }
+
+    /// Adds the next line. False if its number or depth do not fit the
+    /// compact form (more than 4 billion lines).
+    fn push(&mut self, l: ParsedLine) -> bool {
+        let (Ok(line), Ok(depth)) = (u32::try_from(l.line), u32::try_from(l.depth)) else { return false };
+        if depth & ANNOTATED != 0 {
+            return false;
+        }
+        let first = *self.first.get_or_insert(l.resource);
+        debug_assert_eq!(first.offset(self.entries.len() as u32), l.resource, "lines are consecutive fresh slots");
+        self.entries.push((line, depth | if l.annotated { ANNOTATED } else { 0 }));
+        true
+    }
+}
+
+/// The iterator of [`ParsedLines::iter`].
+#[derive(Clone, Debug)]
+pub struct ParsedLinesIter<'a> {
+    lines: &'a ParsedLines,
+    inner: core::iter::Enumerate<core::slice::Iter<'a, (u32, u32)>>,
+}
+
+impl Iterator for ParsedLinesIter<'_> {
+    type Item = ParsedLine;
+
+    fn next(&mut self) -> Option<ParsedLine> {
+        self.inner.next().map(|(i, &(line, depth))| self.lines.line(i, line, depth))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for ParsedLinesIter<'_> {
+    fn next_back(&mut self) -> Option<ParsedLine> {
+        self.inner.next_back().map(|(i, &(line, depth))| self.lines.line(i, line, depth))
+    }
+}
+
+impl ExactSizeIterator for ParsedLinesIter<'_> {}
+
+impl<'a> IntoIterator for &'a ParsedLines {
+    type Item = ParsedLine;
+    type IntoIter = ParsedLinesIter<'a>;
+
+    fn into_iter(self) -> ParsedLinesIter<'a> {
+        self.iter()
+    }
 }
 
 impl ParsedDump {
@@ -115,11 +214,9 @@ impl ParsedDump {
         // two roots: the i-th line's resource has slot i + 2, unless the
         // tree changed since. Otherwise the lines are still sorted by
         // handle.
-        let direct = (resource.slot() as usize).checked_sub(2).and_then(|i| self.lines.get(i));
-        if let Some(l) = direct.filter(|l| l.resource == resource) {
-            return Some(l.line);
-        }
-        self.lines.binary_search_by(|l| l.resource.cmp(&resource)).ok().map(|i| self.lines[i].line)
+        let first = self.lines.first?;
+        let i = resource.slot().checked_sub(first.slot())?;
+        self.lines.get(i as usize).filter(|l| l.resource == resource).map(|l| l.line)
     }
 }
 
@@ -288,7 +385,7 @@ struct Built {
     tree: ResourceTree,
     root: Ix,
     kind: DumpKind,
-    lines: Vec<ParsedLine>,
+    lines: ParsedLines,
 }
 
 impl Parser<'_> {
@@ -374,7 +471,7 @@ impl Parser<'_> {
         tree.reserve_for_parse(line_count, input.len());
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
-        let mut lines = Vec::with_capacity(line_count);
+        let mut lines = ParsedLines { first: None, entries: Vec::with_capacity(line_count) };
         // stack[d] = the most recent line placed at depth d.
         let mut stack: Vec<Frame> = Vec::new();
         let mut root_frame = Frame { ix: root, line: 0, range: root_range, last_child: None };
@@ -470,7 +567,10 @@ impl Parser<'_> {
             tree.link_at(parent_ix, pos, ix);
             stack.truncate(depth);
             stack.push(Frame { ix, line: n, range, last_child: None });
-            lines.push(ParsedLine { line: n, resource: tree.handle(ix), depth, annotated: r.annotation.is_some() });
+            let parsed = ParsedLine { line: n, resource: tree.handle(ix), depth, annotated: r.annotation.is_some() };
+            if !lines.push(parsed) {
+                return Err(DumpError::TooLarge { line: n });
+            }
         }
         name_pending(&mut tree, &mut pending, &mut pending_ix, &mut ids);
         tree.shrink_after_parse();

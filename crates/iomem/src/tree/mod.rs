@@ -64,6 +64,12 @@ impl ResourceId {
     pub const fn slot(self) -> u32 {
         self.index
     }
+
+    /// The handle of the slot `by` places further with the same
+    /// generation (the parser's lines: consecutive fresh slots).
+    pub(crate) const fn offset(self, by: u32) -> ResourceId {
+        ResourceId { tree: self.tree, index: self.index + by, generation: self.generation }
+    }
 }
 
 impl fmt::Debug for ResourceId {
