@@ -142,12 +142,6 @@ impl NameTable {
             out.extend(texts.iter().map(|t| self.intern(t)));
             return;
         }
-        // Room for every text being new at a load of 3/4 at most: the
-        // bound is reached only if they all are, and a half-full bound
-        // would double the table (and touch all of it) one batch early.
-        self.make_room(n, 4);
-        let mask = self.table.len() - 1;
-        let shift = (self.table.len().trailing_zeros()).saturating_sub(REGION_BITS);
         // Repeats of a recent text (a driver's name after every BAR it
         // claims) are found in input order, in a small cache where both
         // texts are still hot, and left out of the table sweep: there a
@@ -169,6 +163,13 @@ impl NameTable {
             }
             tags.push(t);
         }
+        // Room for every other text being new at a load of 3/4 at most:
+        // the bound is reached only if they all are, and a half-full bound
+        // would double the table (and touch all of it) one batch early.
+        let others = dup.iter().filter(|&&d| d == NO_DUP).count();
+        self.make_room(others, 4);
+        let mask = self.table.len() - 1;
+        let shift = (self.table.len().trailing_zeros()).saturating_sub(REGION_BITS);
         let region = |tag: u32| (tag as usize & mask) >> shift;
         // The other positions by region, in increasing order within each.
         let mut starts = [0usize; 1 << REGION_BITS];
