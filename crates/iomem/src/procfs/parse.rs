@@ -287,6 +287,22 @@ fn find_newline(s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
+/// The number of lines, and of lines followed by a more indented one (the
+/// resources with children, when the dump is well formed): a capacity
+/// estimate, one pass over the text.
+fn count_lines_and_parents(input: &[u8]) -> (usize, usize) {
+    let indent = |l: &[u8]| l.iter().take_while(|&&b| b == b' ').count();
+    let (mut lines, mut parents) = (0, 0);
+    let mut prev = usize::MAX;
+    for (_, l) in raw_lines(input) {
+        let here = indent(l);
+        parents += usize::from(here > prev);
+        prev = here;
+        lines += 1;
+    }
+    (lines.max(1), parents)
+}
+
 /// A line without its `\r`, and whether it had one.
 /// The `\r` of a CRLF line end is stripped only from annotated lines,
 /// whose `]` ends the name unambiguously. In a plain dump everything
@@ -464,11 +480,12 @@ impl Parser<'_> {
         let annotations = self.options.annotations;
         let root = if kind == DumpKind::Ioports { IOPORT } else { IOMEM };
         let width = super::render::min_width(if root == IOPORT { config.ioport_end } else { u64::MAX });
-        // Capacity from the number of lines (a fast count), so that a
-        // million resources are not moved through doubling vectors.
-        let line_count = input.iter().filter(|&&b| b == b'\n').count() + 1;
+        // Capacity from the number of lines and of lines with children (a
+        // fast count), so that a million resources are not moved through
+        // doubling vectors, nor copied into a smaller one afterwards.
+        let (line_count, parent_count) = count_lines_and_parents(input);
         let mut tree = ResourceTree::new(config);
-        tree.reserve_for_parse(line_count, input.len());
+        tree.reserve_for_parse(line_count, parent_count, input.len());
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
         let mut lines = ParsedLines { first: None, entries: Vec::with_capacity(line_count) };

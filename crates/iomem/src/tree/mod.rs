@@ -849,13 +849,14 @@ impl ResourceTree {
         nodes + lists + free + self.names.heap_bytes()
     }
 
-    /// Reserves room for a dump of `lines` lines and `bytes` bytes: arena
-    /// slots, child lists and name text. Reservations only, so that nothing
+    /// Reserves room for a dump of `lines` lines (`parents` of them with
+    /// children) and `bytes` bytes: arena slots, child lists and name text. Reservations only, so that nothing
     /// is copied while the dump is read; [`Self::shrink_after_parse`]
     /// returns what was not used.
-    pub(crate) fn reserve_for_parse(&mut self, lines: usize, bytes: usize) {
+    pub(crate) fn reserve_for_parse(&mut self, lines: usize, parents: usize, bytes: usize) {
         self.nodes.reserve(lines);
-        self.lists.reserve(lines);
+        // (And the lists of the two roots.)
+        self.lists.reserve(parents + 2);
         self.names.reserve(lines, bytes);
     }
 
