@@ -32,7 +32,7 @@ pub(crate) struct Exclusive {
 
 /// One resource as shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Row {
+pub(crate) struct Row<'a> {
     /// First address.
     pub(crate) start: u64,
     /// Last address (inclusive).
@@ -42,7 +42,7 @@ pub(crate) struct Row {
     /// The input line it came from.
     pub(crate) line: Option<usize>,
     /// Its name (`None`: no name, the kernel prints `<BAD>`).
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<&'a str>,
     /// Its flags.
     pub(crate) flags: Flags,
     /// Its descriptor.
@@ -59,7 +59,7 @@ pub(crate) struct Row {
     pub(crate) verdicts: Option<RowVerdicts>,
 }
 
-impl Row {
+impl Row<'_> {
     /// The number of addresses covered (2^64 for the whole space).
     pub(crate) fn len(&self) -> u128 {
         u128::from(self.end.wrapping_sub(self.start)) + 1
@@ -117,11 +117,12 @@ pub(crate) struct Rows<'a> {
     relaxed: ExclusiveParams,
 }
 
-impl Iterator for Rows<'_> {
-    type Item = Row;
+impl<'a> Iterator for Rows<'a> {
+    type Item = Row<'a>;
 
-    fn next(&mut self) -> Option<Row> {
-        let tree = &self.sys.dump.tree;
+    fn next(&mut self) -> Option<Row<'a>> {
+        let sys: &'a System = self.sys;
+        let tree = &sys.dump.tree;
         loop {
             let (id, depth) = self.walk.as_mut()?.next()?;
             let Ok(view) = tree.get(id) else { continue };
@@ -141,7 +142,7 @@ impl Iterator for Rows<'_> {
                 end: view.range.end,
                 depth,
                 line: self.sys.dump.line_of(id),
-                name: view.name.map(str::to_string),
+                name: view.name,
                 flags: info.map_or(view.flags, |i| i.flags),
                 desc: info.map_or(view.desc, |i| i.desc),
                 assumed: info.map_or(Flags::empty(), |i| i.assumed()),

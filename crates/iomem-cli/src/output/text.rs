@@ -53,7 +53,7 @@ pub(crate) fn write(report: &Report<'_>, width: usize, out: &mut (impl Write + ?
             let (pr, pm) = (of_result(&read).paint(&read), of_result(&mmap).paint(&mmap));
             line.push_str(&format!("{pr}/{pm}{:pad$}  ", ""));
         }
-        line.push_str(&format!("{}  [{}]", escape_name(row.name.as_deref()), flags(&row)));
+        line.push_str(&format!("{}  [{}]", escape_name(row.name), flags(&row)));
         if let Some(note) = note(&row) {
             line.push_str("  ");
             line.push_str(note);
@@ -198,11 +198,11 @@ fn devmem_line(f: &KernelFacts) -> String {
     format!("/dev/mem: {io}{from}; {checks}")
 }
 
-fn range(row: &Row, width: usize) -> String {
+fn range(row: &Row<'_>, width: usize) -> String {
     format!("{:indent$}{:0width$x}-{:0width$x}", "", row.start, row.end, indent = row.depth.min(MAX_SHOWN_DEPTH) * 2)
 }
 
-fn mark(row: &Row) -> &'static str {
+fn mark(row: &Row<'_>) -> &'static str {
     match row.exclusive {
         Some(e) if e.relaxed.exclusive => "X",
         Some(e) if e.strict.exclusive => "x",
@@ -220,7 +220,7 @@ pub(crate) fn escape_name(name: Option<&str>) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn flags(row: &Row) -> String {
+fn flags(row: &Row<'_>) -> String {
     let mut s: Vec<String> =
         flag_names(row.flags, row.assumed).into_iter().map(|(n, a)| if a { n + "?" } else { n }).collect();
     if s.is_empty() {
@@ -234,7 +234,7 @@ fn flags(row: &Row) -> String {
 }
 
 /// A remark on the resource whose own EXCLUSIVE flag decides.
-fn note(row: &Row) -> Option<&'static str> {
+fn note(row: &Row<'_>) -> Option<&'static str> {
     let e = row.exclusive?;
     if e.relaxed.exclusive && !e.relaxed.inherited {
         return Some("<- exclusive (even with iomem=relaxed)");
