@@ -7,6 +7,7 @@ use iomem_devmem::{Access, Arch, Explanation, HighMemorySource, OpenMode, Outcom
 use serde::Serialize;
 
 use super::color::of_result;
+use super::hex_into;
 
 use super::Streamed;
 use super::text::{escape, write_wrapped};
@@ -142,17 +143,24 @@ pub(crate) fn text<'a>(
         let mut runs = runs.peekable();
         if runs.peek().is_some() {
             writeln!(out, "  whole pages of the range (read / write / mmap):")?;
+            // A line per run (a million on a BAR-heavy tree): written in
+            // pieces, each result painted once per distinct name.
+            let mut paints = Paints::default();
+            let mut buf = [0; 18];
             for r in runs {
-                writeln!(
-                    out,
-                    "    {:#x}-{:#x}  {} / {} / {}  {}",
-                    r.range.start,
-                    r.range.end,
-                    painted(&r.read),
-                    painted(&r.write),
-                    painted(&r.mmap),
-                    r.decision.rule.id()
-                )?;
+                out.write_all(b"    ")?;
+                out.write_all(hex_into(&mut buf, r.range.start))?;
+                out.write_all(b"-")?;
+                out.write_all(hex_into(&mut buf, r.range.end))?;
+                out.write_all(b"  ")?;
+                out.write_all(paints.of(&r.read).as_bytes())?;
+                out.write_all(b" / ")?;
+                out.write_all(paints.of(&r.write).as_bytes())?;
+                out.write_all(b" / ")?;
+                out.write_all(paints.of(&r.mmap).as_bytes())?;
+                out.write_all(b"  ")?;
+                out.write_all(r.decision.rule.id().as_bytes())?;
+                out.write_all(b"\n")?;
             }
         }
     }
@@ -163,8 +171,22 @@ fn label(o: &Outcome) -> &'static str {
     o.result_name()
 }
 
-fn painted(o: &Outcome) -> String {
-    of_result(o.result_name()).paint(o.result_name())
+/// Painted result names, by name.
+#[derive(Default)]
+struct Paints(Vec<(&'static str, String)>);
+
+impl Paints {
+    fn of(&mut self, o: &Outcome) -> &str {
+        let name = o.result_name();
+        let i = match self.0.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.0.push((name, of_result(name).paint(name)));
+                self.0.len() - 1
+            }
+        };
+        &self.0[i].1
+    }
 }
 
 #[derive(Serialize)]

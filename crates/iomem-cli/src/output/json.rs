@@ -13,7 +13,7 @@ use serde::Serialize;
 
 #[cfg(test)]
 use super::Streamed;
-use super::flag_names;
+use super::{flag_names, hex_into};
 use crate::facts::arch_name;
 use crate::flaginfo::assumed_names;
 #[cfg(test)]
@@ -200,9 +200,9 @@ pub(crate) fn write(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io:
         // of the rows' own fields on a million rows).
         let mut dec = itoa::Buffer::new();
         w.write_all(b"      \"start\": \"")?;
-        w.write_all(hex(&mut [0; 18], row.start))?;
+        w.write_all(hex_into(&mut [0; 18], row.start))?;
         w.write_all(b"\",\n      \"end\": \"")?;
-        w.write_all(hex(&mut [0; 18], row.end))?;
+        w.write_all(hex_into(&mut [0; 18], row.end))?;
         w.write_all(b"\",\n      \"depth\": ")?;
         w.write_all(dec.format(row.depth).as_bytes())?;
         w.write_all(b",\n      \"line\": ")?;
@@ -221,20 +221,6 @@ pub(crate) fn write(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io:
     }
     w.write_all(if any { b"\n  ]\n}\n" } else { b"]\n}\n" })?;
     w.flush()
-}
-
-/// `v` as `{:#x}` formats it (`0x`, lowercase digits, no leading zeros),
-/// in `buf`.
-fn hex(buf: &mut [u8; 18], v: u64) -> &[u8] {
-    let digits = (64 - (v | 1).leading_zeros()).div_ceil(4) as usize;
-    let first = buf.len() - digits - 2;
-    buf[first..first + 2].copy_from_slice(b"0x");
-    let mut x = v;
-    for b in buf[first + 2..].iter_mut().rev() {
-        *b = b"0123456789abcdef"[(x & 0xf) as usize];
-        x >>= 4;
-    }
-    &buf[first..]
 }
 
 /// A JSON string as `serde_json` writes it (quotes, `"` and `\` and
@@ -367,17 +353,6 @@ mod tests {
         write(&report, &mut fast).unwrap();
         write_serde(&report, &mut reference).unwrap();
         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(reference).unwrap());
-    }
-
-    #[test]
-    fn hex_is_the_alternate_lower_hex_format() {
-        for v in [0, 1, 0xf, 0x10, 0xfff, 0x1000, 0xdead_beef, 1 << 63, u64::MAX - 1, u64::MAX] {
-            assert_eq!(hex(&mut [0; 18], v), format!("{v:#x}").as_bytes());
-        }
-        for shift in 0..64 {
-            let v = (1u64 << shift) | 0x5a;
-            assert_eq!(hex(&mut [0; 18], v), format!("{v:#x}").as_bytes());
-        }
     }
 
     #[test]

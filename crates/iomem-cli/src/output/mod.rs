@@ -42,9 +42,34 @@ pub(crate) fn flag_names(flags: Flags, assumed: Flags) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// `v` as `{:#x}` formats it (`0x`, lowercase digits, no leading zeros),
+/// in `buf`.
+pub(crate) fn hex_into(buf: &mut [u8; 18], v: u64) -> &[u8] {
+    let digits = (64 - (v | 1).leading_zeros()).div_ceil(4) as usize;
+    let first = buf.len() - digits - 2;
+    buf[first..first + 2].copy_from_slice(b"0x");
+    let mut x = v;
+    for b in buf[first + 2..].iter_mut().rev() {
+        *b = b"0123456789abcdef"[(x & 0xf) as usize];
+        x >>= 4;
+    }
+    &buf[first..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_into_is_the_alternate_lower_hex_format() {
+        for v in [0, 1, 0xf, 0x10, 0xfff, 0x1000, 0xdead_beef, 1 << 63, u64::MAX - 1, u64::MAX] {
+            assert_eq!(hex_into(&mut [0; 18], v), format!("{v:#x}").as_bytes());
+        }
+        for shift in 0..64 {
+            let v = (1u64 << shift) | 0x5a;
+            assert_eq!(hex_into(&mut [0; 18], v), format!("{v:#x}").as_bytes());
+        }
+    }
 
     #[test]
     fn assumed_names_are_marked() {
