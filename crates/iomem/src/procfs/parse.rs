@@ -496,9 +496,10 @@ impl Parser<'_> {
         // so that the lines nested below it are skipped too.
         let mut skipped_at: Option<(usize, usize)> = None;
         // Names are interned a batch at a time (see `NameTable::intern_batch`).
-        let mut pending: Vec<&str> = Vec::new();
-        let mut pending_ix: Vec<Ix> = Vec::new();
-        let mut ids: Vec<u32> = Vec::new();
+        let batch = line_count.min(NAME_BATCH);
+        let mut pending: Vec<&str> = Vec::with_capacity(batch);
+        let mut pending_ix: Vec<Ix> = Vec::with_capacity(batch);
+        let mut ids: Vec<u32> = Vec::with_capacity(batch);
         for (n, l) in raw_lines(input) {
             let (l, cr) = strip_cr(l, annotations);
             if cr || (!annotations && l.ends_with(b"\r") && !is_blank(l)) {

@@ -56,6 +56,27 @@ pub(crate) struct NameTable {
     /// so growing the table reads no text.
     table: Vec<u64>,
     interned: usize,
+    /// The working vectors of [`Self::intern_batch`], kept between the
+    /// batches of one dump (a parse's batches would otherwise map fresh
+    /// memory for each) and freed by [`Self::shrink_to_fit`].
+    scratch: Scratch,
+}
+
+/// See [`NameTable::scratch`].
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    recent: Vec<u32>,
+    tags: Vec<u32>,
+    dup: Vec<u32>,
+    order: Vec<u32>,
+    first: Vec<u32>,
+    slot: Vec<u32>,
+}
+
+/// `v` emptied, then `n` copies of `x`.
+fn refill(v: &mut Vec<u32>, n: usize, x: u32) {
+    v.clear();
+    v.resize(n, x);
 }
 
 /// The slot value of identity `id` with hash bits `tag`.
@@ -149,9 +170,11 @@ impl NameTable {
         // dup[k]: an earlier batch position with the same text, or NO_DUP.
         const NO_DUP: u32 = u32::MAX;
         const RECENT: usize = 1 << 12;
-        let mut recent = alloc::vec![NO_DUP; RECENT];
-        let mut tags: Vec<u32> = Vec::with_capacity(n);
-        let mut dup = Vec::with_capacity(n);
+        let mut sc = core::mem::take(&mut self.scratch);
+        let Scratch { recent, tags, dup, order, first, slot } = &mut sc;
+        refill(recent, RECENT, NO_DUP);
+        tags.clear();
+        dup.clear();
         for (k, text) in texts.iter().enumerate() {
             let t = hash(text.as_bytes()) as u32;
             let r = &mut recent[t as usize % RECENT];
@@ -173,15 +196,15 @@ impl NameTable {
         let region = |tag: u32| (tag as usize & mask) >> shift;
         // The other positions by region, in increasing order within each.
         let mut starts = [0usize; 1 << REGION_BITS];
-        for (&t, &d) in tags.iter().zip(&dup) {
+        for (&t, &d) in tags.iter().zip(dup.iter()) {
             starts[region(t)] += usize::from(d == NO_DUP);
         }
         let mut sum = 0;
         for c in &mut starts {
             (*c, sum) = (sum, sum + *c);
         }
-        let mut order = alloc::vec![0u32; sum];
-        for (k, (&t, &d)) in tags.iter().zip(&dup).enumerate() {
+        refill(order, sum, 0);
+        for (k, (&t, &d)) in tags.iter().zip(dup.iter()).enumerate() {
             if d == NO_DUP {
                 let r = region(t);
                 order[starts[r]] = k as u32;
@@ -191,9 +214,9 @@ impl NameTable {
         // Probe in region order. first[k]: an identity (an older text of
         // the table), or the batch position of the first equal text; a new
         // text is its own first and holds a slot marked with its position.
-        let mut first = alloc::vec![0u32; n];
-        let mut slot = alloc::vec![0u32; n];
-        for &k in &order {
+        refill(first, n, 0);
+        refill(slot, n, 0);
+        for &k in order.iter() {
             let (k, tag) = (k as usize, tags[k as usize]);
             let mut i = tag as usize & mask;
             first[k] = loop {
@@ -216,7 +239,7 @@ impl NameTable {
         // Number the new texts in batch order (an equal text's first
         // occurrence comes before it: same tag, same region, lower position).
         let base = out.len();
-        for (k, (&f, &d)) in first.iter().zip(&dup).enumerate() {
+        for (k, (&f, &d)) in first.iter().zip(dup.iter()).enumerate() {
             let id = if d != NO_DUP {
                 out[base + d as usize]
             } else if f == (k as u32 | IN_BATCH) {
@@ -230,12 +253,13 @@ impl NameTable {
             out.push(id);
         }
         // The marked slots get their identities, region by region again.
-        for &k in &order {
+        for &k in order.iter() {
             let k = k as usize;
             if first[k] == (k as u32 | IN_BATCH) {
                 self.table[slot[k] as usize] = entry(out[base + k], tags[k]);
             }
         }
+        self.scratch = sc;
     }
 
     /// Grows the table so that `more` texts fit without growing it again,
@@ -277,6 +301,7 @@ impl NameTable {
 
     /// Returns the unused part of [`Self::reserve`]'s reservations.
     pub(crate) fn shrink_to_fit(&mut self) {
+        self.scratch = Scratch::default();
         self.arena.shrink_to_fit();
         self.spans.shrink_to_fit();
     }
