@@ -98,6 +98,14 @@ fn queries(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("page_is_ram", "fixed-last"), |b| {
                 b.iter(|| t.page_is_ram(black_box(fixed) >> 12))
             });
+            if shape == Shape::Virtio {
+                // The blocks with holes: no dense run of System RAM, so the
+                // query searches the blocks.
+                let holes = with_holes(&t, d.span.0);
+                g.bench_function(BenchmarkId::new("page_is_ram", "random-with-holes"), |b| {
+                    b.iter(|| holes.page_is_ram(black_box(next()) >> 12))
+                });
+            }
             g.bench_function(BenchmarkId::new("bare-binary-search", "random"), |b| {
                 b.iter(|| {
                     let a = black_box(next());
@@ -123,6 +131,20 @@ fn queries(c: &mut Criterion) {
             );
         }
     }
+}
+
+/// The tree with every 512th block of the device released (the first
+/// block holds `first_block`).
+fn with_holes(t: &ResourceTree, first_block: u64) -> ResourceTree {
+    let mut t = t.clone();
+    let root = t.iomem_root();
+    let block = t.deepest_containing(root, first_block).unwrap().expect("a block");
+    let region = t.parent(block).unwrap().expect("the device region");
+    let blocks: Vec<_> = t.children(region).unwrap().collect();
+    for b in blocks.into_iter().step_by(512) {
+        t.release_resource(b).unwrap();
+    }
+    t
 }
 
 /// What every `check` and `safe` call pays before its answer: the policy

@@ -196,3 +196,69 @@ fn many_zero_size_siblings() {
     let hits: Vec<_> = t.children_overlapping(win, iomem::Range::new(gap, gap + 0xfff)).unwrap().collect();
     assert!(hits.is_empty());
 }
+
+/// A child list that is one dense run of busy System RAM (a virtio-mem
+/// device's memory blocks) answers `page_is_ram` without a search; every
+/// change that breaks or restores the run (a block removed, made not busy,
+/// moved off the alignment, a gap, a block put back) must give the answer
+/// of the kernel's walk, and the kept count of breaks must match a fresh
+/// count after every step (`check_index`).
+#[test]
+fn dense_runs_of_busy_ram_answer_as_the_walk_does() {
+    const BLOCK: u64 = 2 << 20;
+    const N: u64 = 48;
+    for page_shift in [12u32, 14, 16, 18] {
+        let mut t = ResourceTree::new(TreeConfig { page_shift, ..TreeConfig::x86_64() });
+        let root = t.iomem_root();
+        let base = 1u64 << 40;
+        let dev = add(&mut t, root, base, base + N * BLOCK * 2 - 1, Flags::MEM);
+        let ram = Flags::SYSTEM_RAM | Flags::BUSY;
+        let mut blocks: Vec<Option<ResourceId>> =
+            (0..N).map(|i| Some(add(&mut t, dev, base + i * BLOCK, base + (i + 1) * BLOCK - 1, ram))).collect();
+        let mut seed = 0x5eed_u64 + u64::from(page_shift);
+        let mut next = move || {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let page = 1u64 << page_shift;
+        for step in 0..400 {
+            let i = next() % N;
+            let (lo, hi) = (base + i * BLOCK, base + (i + 1) * BLOCK - 1);
+            match (blocks[i as usize], next() % 6) {
+                (None, _) => blocks[i as usize] = Some(add(&mut t, dev, lo, hi, ram)),
+                (Some(b), 0) => {
+                    t.release_resource(b).unwrap();
+                    t.free(b).unwrap();
+                    blocks[i as usize] = None;
+                }
+                (Some(b), 1) => t.set_flags(b, ram ^ Flags::BUSY).unwrap(),
+                (Some(b), 2) => t.set_flags(b, ram).unwrap(),
+                // Off the alignment, or back on it.
+                (Some(b), 3) => t.adjust_resource(b, lo, BLOCK - 0x1000).unwrap(),
+                (Some(b), 4) => t.adjust_resource(b, lo, BLOCK).unwrap(),
+                // A claim inside a block (a run's records may have children).
+                (Some(b), _) => {
+                    let name = t.name_new("claim");
+                    let claim = t.create(ResourceSpec::new(lo + 0x10000, lo + 0x1ffff, name, Flags::MEM | Flags::BUSY));
+                    // (Refused where a claim is already there: fine.)
+                    let _ = t.request_resource(b, claim.unwrap());
+                }
+            }
+            t.check_index().unwrap_or_else(|e| panic!("step {step}: {e}"));
+            let mut probes =
+                vec![base - page, base, base + N * BLOCK - page, base + N * BLOCK, next() % (N * BLOCK) + base];
+            for j in [i.saturating_sub(1), i, i + 1] {
+                let at = base + j * BLOCK;
+                probes.extend([at.wrapping_sub(page), at, at + BLOCK - 0x1000 - page, at + BLOCK - page]);
+            }
+            for a in probes {
+                let pfn = a >> page_shift;
+                let walk = t.walk_system_ram_range(pfn, 1, |_, _| ControlFlow::Break(())).found();
+                assert_eq!(t.page_is_ram(pfn), walk, "page shift {page_shift}, step {step}, page {a:#x}");
+            }
+        }
+    }
+}

@@ -196,8 +196,8 @@ pub(crate) fn write(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io:
     for row in report.rows() {
         w.write_all(if any { b",\n    {\n" } else { b"\n    {\n" })?;
         any = true;
-        // Numbers by hand, not through `core::fmt` (a third of the time
-        // of the rows' own fields on a million rows).
+        // Numbers by hand, not through `core::fmt` (15 % of the profile of
+        // `show --json` on a million rows).
         let mut dec = itoa::Buffer::new();
         w.write_all(b"      \"start\": \"")?;
         w.write_all(hex_into(&mut [0; 18], row.start))?;
@@ -210,8 +210,7 @@ pub(crate) fn write(report: &Report<'_>, out: &mut (impl Write + ?Sized)) -> io:
             Some(l) => w.write_all(dec.format(l).as_bytes())?,
             None => w.write_all(b"null")?,
         }
-        w.write_all(b",\n")?;
-        w.write_all(b"      \"name\": ")?;
+        w.write_all(b",\n      \"name\": ")?;
         match row.name {
             Some(n) => json_string(&mut w, n)?,
             None => w.write_all(b"null")?,

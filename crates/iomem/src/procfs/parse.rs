@@ -210,10 +210,10 @@ impl ParsedDump {
 
     /// The input line a resource came from.
     pub fn line_of(&self, resource: ResourceId) -> Option<usize> {
-        // Resources are allocated in input order in a fresh tree, after its
-        // two roots: the i-th line's resource has slot i + 2, unless the
-        // tree changed since. Otherwise the lines are still sorted by
-        // handle.
+        // The lines' resources are consecutive fresh slots: the i-th line's
+        // is the first's slot + i. A handle of another resource (created
+        // later, even in a reused slot) differs from the line's in slot or
+        // generation.
         let first = self.lines.first?;
         let i = resource.slot().checked_sub(first.slot())?;
         self.lines.get(i as usize).filter(|l| l.resource == resource).map(|l| l.line)

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::flags::{Desc, Flags};
 use crate::profile::{ExclusiveRule, RegionIntersectsRule, WalkerScope};
 use crate::range::Range;
-use crate::tree::{Child, IOMEM, Ix, ResourceId, ResourceTree};
+use crate::tree::{Child, DENSE_SHIFT, IOMEM, Ix, ResourceId, ResourceTree};
 
 /// A match of `find_next_iomem_res`: the matching resource's range clipped
 /// to the search range, with its flags, descriptor and parent.
@@ -380,6 +380,22 @@ impl ResourceTree {
             if !self.flags_below(list).has_all(busy_ram) {
                 return false;
             }
+            // The match clipped to the page is the page: the kernel's page
+            // count of it (zero for the top page, whose end wraps).
+            let whole_page = || {
+                let page = self.config.page_size();
+                (end.wrapping_add(1) >> shift) > (start.wrapping_add(page - 1) >> shift)
+            };
+            // A dense run of busy System RAM (a virtio-mem device's memory
+            // blocks): a page between its bounds lies in one of its records,
+            // which covers it, so no search is needed.
+            if let Some(run) = self.dense_ram(list).filter(|_| shift <= DENSE_SHIFT) {
+                if let (Some(first), Some(last)) = (run.first(), run.last()) {
+                    if first.start <= start && end <= last.end {
+                        return whole_page();
+                    }
+                }
+            }
             let Some(c) = self.kids_of_list(list).get(self.first_in(list, start)) else { return false };
             if c.start > end {
                 return false;
@@ -388,10 +404,7 @@ impl ResourceTree {
                 break;
             }
             if c.flags.has_all(busy_ram) {
-                // The match clipped to the page is the page: the kernel's
-                // page count of it (zero for the top page, whose end wraps).
-                let page = self.config.page_size();
-                return (end.wrapping_add(1) >> shift) > (start.wrapping_add(page - 1) >> shift);
+                return whole_page();
             }
             list = c.kids;
         }

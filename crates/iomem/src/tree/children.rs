@@ -86,6 +86,32 @@ pub(crate) struct ChildList {
     /// when the tree recomputes them), so a bit missing here is missing
     /// from the whole subtree and a search for it may skip the list.
     below: Flags,
+    /// How far the list is from being one run of busy System RAM: the
+    /// records that are not busy System RAM with 64 KiB-aligned bounds,
+    /// plus the neighbours that do not touch (see [`Self::is_dense_ram`]).
+    /// Kept by every mutation from the records around the change.
+    breaks: u32,
+}
+
+/// The alignment of a record's bounds that [`ChildList::is_dense_ram`]
+/// requires: the largest page size Linux uses (64 KiB), so that a page of
+/// any size inside a dense run lies inside one record.
+const DENSE_ALIGN: u64 = 1 << DENSE_SHIFT;
+/// The base-2 logarithm of [`DENSE_ALIGN`]: pages up to this size fit.
+pub(crate) const DENSE_SHIFT: u32 = 16;
+
+/// A record a dense run may hold: busy System RAM, not inverted, with
+/// aligned bounds.
+fn dense_record(r: &Child) -> bool {
+    !r.is_inverted()
+        && r.flags.has_all(Flags::SYSTEM_RAM | Flags::BUSY)
+        && r.start % DENSE_ALIGN == 0
+        && r.end.wrapping_add(1) % DENSE_ALIGN == 0
+}
+
+/// Two neighbours of a dense run: the second starts right after the first.
+fn touching(a: &Child, b: &Child) -> bool {
+    a.end != u64::MAX && a.end + 1 == b.start
 }
 
 /// The summary levels, lowest first.
@@ -143,6 +169,37 @@ impl ChildList {
         let grown = !self.below.contains(bits);
         self.below |= bits;
         grown
+    }
+
+    /// True if the records are one run of busy System RAM: each busy
+    /// System RAM with 64 KiB-aligned bounds, each starting right after
+    /// the one before. A page (of any Linux size) between the first start
+    /// and the last end then lies in exactly one record, which covers it.
+    #[inline]
+    pub(crate) fn is_dense_ram(&self) -> bool {
+        self.breaks == 0 && !self.recs.is_empty()
+    }
+
+    /// The breaks ([`Self::breaks`]) of the records `lo..hi` and of the
+    /// neighbour pairs whose second record is in `lo..=hi`: what a change
+    /// of the records `lo..hi` (or an insertion at `lo` when `lo == hi`)
+    /// can alter.
+    fn breaks_around(&self, lo: usize, hi: usize) -> u32 {
+        let r = &self.recs;
+        let bad = r[lo..hi].iter().filter(|c| !dense_record(c)).count();
+        let pairs = (lo.max(1)..(hi + 1).min(r.len())).filter(|&i| !touching(&r[i - 1], &r[i])).count();
+        (bad + pairs) as u32
+    }
+
+    /// The breaks of the whole list, counted afresh (a test's check of the
+    /// kept count).
+    pub(crate) fn count_breaks(&self) -> u32 {
+        self.breaks_around(0, self.recs.len())
+    }
+
+    /// The kept count of breaks (see [`Self::count_breaks`]).
+    pub(crate) fn kept_breaks(&self) -> u32 {
+        self.breaks
     }
 
     /// Forgets [`Self::below`] (before the tree recomputes it).
@@ -254,7 +311,9 @@ impl ChildList {
 
     pub(crate) fn insert(&mut self, pos: usize, rec: Child) {
         self.grow_small();
+        let before = self.breaks_around(pos, pos);
         self.recs.insert(pos, rec);
+        self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
         self.rebuild_from(pos);
     }
 
@@ -264,6 +323,7 @@ impl ChildList {
         self.grow_small();
         self.recs.push(rec);
         let i = self.recs.len() - 1;
+        self.breaks += self.breaks_around(i, i + 1);
         if self.lv().is_empty() {
             if i >= SMALL {
                 self.rebuild_from(0);
@@ -289,26 +349,34 @@ impl ChildList {
     }
 
     pub(crate) fn remove(&mut self, pos: usize) -> Child {
+        let before = self.breaks_around(pos, pos + 1);
         let rec = self.recs.remove(pos);
+        self.breaks = self.breaks - before + self.breaks_around(pos, pos);
         self.rebuild_from(pos);
         rec
     }
 
     pub(crate) fn drain(&mut self, range: core::ops::Range<usize>) -> Vec<Child> {
         let from = range.start;
+        let before = self.breaks_around(from, range.end);
         let out: Vec<Child> = self.recs.drain(range).collect();
+        self.breaks = self.breaks - before + self.breaks_around(from, from);
         self.rebuild_from(from);
         out
     }
 
     pub(crate) fn splice(&mut self, pos: usize, recs: Vec<Child>) {
+        let (before, n) = (self.breaks_around(pos, pos), recs.len());
         self.recs.insert_many(pos, recs);
+        self.breaks = self.breaks - before + self.breaks_around(pos, pos + n);
         self.rebuild_from(pos);
     }
 
     /// Replaces the record at `pos` (same position, so the order holds).
     pub(crate) fn set(&mut self, pos: usize, rec: Child) {
+        let before = self.breaks_around(pos, pos + 1);
         let old = core::mem::replace(&mut self.recs[pos], rec);
+        self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
         if old.start != rec.start || old.is_inverted() != rec.is_inverted() {
             self.refresh_groups(pos);
         }
@@ -320,6 +388,7 @@ impl ChildList {
         for r in &mut self.recs {
             (r.flags, r.desc) = of(r.slot);
         }
+        self.breaks = self.count_breaks();
     }
 
     /// Frees the storage (the list is being released).
@@ -327,6 +396,7 @@ impl ChildList {
         self.recs = SmallVec::new();
         self.levels = None;
         self.below = Flags::empty();
+        self.breaks = 0;
     }
 
     /// Highest non-inverted record index in the leaf group `g`.

@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelProfile;
 use crate::range::Range;
-pub(crate) use children::{Child, ChildList};
+pub(crate) use children::{Child, ChildList, DENSE_SHIFT};
 use names::NameTable;
 
 /// Slot index inside the arena.
@@ -474,6 +474,19 @@ impl ResourceTree {
         self.note_below(self.node(ix).parent, flags);
     }
 
+    /// The records of `list` if they are one dense run of busy System RAM
+    /// (see `ChildList::is_dense_ram`).
+    #[inline]
+    pub(crate) fn dense_ram(&self, list: u32) -> Option<&[Child]> {
+        match list {
+            NIL => None,
+            l => {
+                let l = &self.lists[l as usize];
+                l.is_dense_ram().then(|| l.recs())
+            }
+        }
+    }
+
     /// A superset of the flag bits of every resource in child list `list`
     /// and below (`NIL`: none). A search for resources carrying some bits
     /// skips a list that lacks one of them.
@@ -850,9 +863,9 @@ impl ResourceTree {
     }
 
     /// Reserves room for a dump of `lines` lines (`parents` of them with
-    /// children) and `bytes` bytes: arena slots, child lists and name text. Reservations only, so that nothing
-    /// is copied while the dump is read; [`Self::shrink_after_parse`]
-    /// returns what was not used.
+    /// children) and `bytes` bytes: arena slots, child lists and name text.
+    /// Reservations only, so that nothing is copied while the dump is
+    /// read; [`Self::shrink_after_parse`] returns what was not used.
     pub(crate) fn reserve_for_parse(&mut self, lines: usize, parents: usize, bytes: usize) {
         self.nodes.reserve(lines);
         // (And the lists of the two roots.)
@@ -896,6 +909,15 @@ impl ResourceTree {
                 return Err(alloc::format!(
                     "list of slot {} lacks flag bits {need:?} of slot {ix} (has {have:?})",
                     n.parent
+                ));
+            }
+        }
+        for (i, list) in self.lists.iter().enumerate() {
+            if list.kept_breaks() != list.count_breaks() {
+                return Err(alloc::format!(
+                    "list {i} keeps {} dense-run breaks, has {}",
+                    list.kept_breaks(),
+                    list.count_breaks()
                 ));
             }
         }
