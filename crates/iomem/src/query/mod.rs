@@ -387,14 +387,10 @@ impl ResourceTree {
                 (end.wrapping_add(1) >> shift) > (start.wrapping_add(page - 1) >> shift)
             };
             // A dense run of busy System RAM (a virtio-mem device's memory
-            // blocks): a page between its bounds lies in one of its records,
-            // which covers it, so no search is needed.
-            if let Some(run) = self.dense_ram(list).filter(|_| shift <= DENSE_SHIFT) {
-                if let (Some(first), Some(last)) = (run.first(), run.last()) {
-                    if first.start <= start && end <= last.end {
-                        return whole_page();
-                    }
-                }
+            // blocks): a page inside it lies in one of its records, which
+            // covers it, so no record needs to be read.
+            if shift <= DENSE_SHIFT && self.dense_ram_covers(list, start, end) {
+                return whole_page();
             }
             let Some(c) = self.kids_of_list(list).get(self.first_in(list, start)) else { return false };
             if c.start > end {

@@ -68,6 +68,12 @@ struct Level {
     keys: Vec<u64>,
     /// The highest index of a non-inverted record in each group's span.
     last_real: Vec<u32>,
+    /// Level 0 only: for each leaf group that is a dense run of busy
+    /// System RAM by itself (see [`ChildList::is_dense_ram`]), the end of
+    /// its last record; 0 for the others (a dense record ends at 0xffff or
+    /// above). Lets `page_is_ram` answer from the summary in a list with
+    /// holes.
+    dense_end: Vec<u64>,
 }
 
 /// The children of one parent, sorted by start (non-strictly: inverted
@@ -215,7 +221,11 @@ impl ChildList {
     pub(crate) fn heap_bytes(&self) -> usize {
         usize::from(self.recs.spilled()) * self.recs.capacity() * core::mem::size_of::<Child>()
             + self.levels.as_ref().map_or(0, |l| 24 + l.capacity() * core::mem::size_of::<Level>())
-            + self.lv().iter().map(|l| l.keys.capacity() * 8 + l.last_real.capacity() * 4).sum::<usize>()
+            + self
+                .lv()
+                .iter()
+                .map(|l| l.keys.capacity() * 8 + l.last_real.capacity() * 4 + l.dense_end.capacity() * 8)
+                .sum::<usize>()
     }
 
     /// The number of records with `start <= addr` (the partition point).
@@ -238,6 +248,32 @@ impl ChildList {
         }
         let g = (p - 1) * LEAF;
         g + count_recs_le(&self.recs[g..(g + LEAF).min(self.recs.len())], addr)
+    }
+
+    /// True if the leaf group that `start` falls in is a dense run of busy
+    /// System RAM reaching `end` (so a page `start..=end` inside it lies in
+    /// one of its records, which covers it): decided from the summary,
+    /// without reading a record. False for a list without a summary.
+    #[inline]
+    pub(crate) fn dense_group_covers(&self, start: u64, end: u64) -> bool {
+        let levels = self.lv();
+        let Some(top) = levels.last() else { return false };
+        let mut p = count_le(&top.keys, start);
+        for level in levels[..levels.len() - 1].iter().rev() {
+            if p == 0 {
+                return false;
+            }
+            let g = (p - 1) * FAN;
+            p = g + count_le(&level.keys[g..(g + FAN).min(level.keys.len())], start);
+        }
+        // (The group's first start is at or below `start`.)
+        p != 0 && end <= levels[0].dense_end[p - 1]
+    }
+
+    /// True if every leaf group's dense-run entry is what its records say
+    /// (a test's check of the kept entries).
+    pub(crate) fn dense_groups_hold(&self) -> bool {
+        self.lv().first().is_none_or(|l0| (0..l0.keys.len()).all(|g| l0.dense_end[g] == self.leaf_dense_end(g)))
     }
 
     /// The number of records with `start < x`.
@@ -333,6 +369,13 @@ impl ChildList {
         let mut g = i / LEAF;
         let mut fresh = i % LEAF == 0;
         let real = if rec.is_inverted() { NONE } else { i as u32 };
+        let dense = self.leaf_dense_end(g);
+        let l0 = &mut self.lv_mut()[0];
+        if fresh {
+            l0.dense_end.push(dense);
+        } else {
+            l0.dense_end[g] = dense;
+        }
         for level in self.lv_mut() {
             if fresh {
                 level.keys.push(rec.start);
@@ -379,6 +422,8 @@ impl ChildList {
         self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
         if old.start != rec.start || old.is_inverted() != rec.is_inverted() {
             self.refresh_groups(pos);
+        } else {
+            self.refresh_dense(pos / LEAF);
         }
     }
 
@@ -389,6 +434,9 @@ impl ChildList {
             (r.flags, r.desc) = of(r.slot);
         }
         self.breaks = self.count_breaks();
+        for g in 0..self.lv().first().map_or(0, |l0| l0.keys.len()) {
+            self.refresh_dense(g);
+        }
     }
 
     /// Frees the storage (the list is being released).
@@ -406,9 +454,30 @@ impl ChildList {
         (lo..hi).rev().find(|&i| !self.recs[i].is_inverted()).map_or(NONE, |i| i as u32)
     }
 
+    /// The dense-run entry of leaf group `g` (see [`Level::dense_end`]).
+    fn leaf_dense_end(&self, g: usize) -> u64 {
+        let lo = g * LEAF;
+        let group = &self.recs[lo..(lo + LEAF).min(self.recs.len())];
+        let dense = group.iter().all(dense_record) && group.windows(2).all(|w| touching(&w[0], &w[1]));
+        match group.last() {
+            Some(last) if dense => last.end,
+            _ => 0,
+        }
+    }
+
+    /// Recomputes the dense-run entry of leaf group `g`, if the list has a
+    /// summary.
+    fn refresh_dense(&mut self, g: usize) {
+        let d = self.leaf_dense_end(g);
+        if let Some(l0) = self.levels.as_deref_mut().and_then(|l| l.first_mut()) {
+            l0.dense_end[g] = d;
+        }
+    }
+
     /// Recomputes the summary entries of the groups containing `pos` (a
     /// record changed in place).
     fn refresh_groups(&mut self, pos: usize) {
+        self.refresh_dense(pos / LEAF);
         let mut g = pos / LEAF;
         let mut key = self.recs[g * LEAF].start;
         let mut real = self.leaf_last_real(g);
@@ -445,14 +514,17 @@ impl ChildList {
             let from = from.min(level.keys.len());
             level.keys.truncate(from);
             level.last_real.truncate(from);
+            level.dense_end.truncate(from);
         }
         let start0 = self.lv()[0].keys.len();
         for g in start0..groups {
             let key = self.recs[g * LEAF].start;
             let real = self.leaf_last_real(g);
+            let dense = self.leaf_dense_end(g);
             let level = &mut self.lv_mut()[0];
             level.keys.push(key);
             level.last_real.push(real);
+            level.dense_end.push(dense);
         }
         // Upper levels over the level below, until one fits in a group.
         let mut below = 0;

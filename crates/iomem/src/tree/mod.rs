@@ -474,17 +474,21 @@ impl ResourceTree {
         self.note_below(self.node(ix).parent, flags);
     }
 
-    /// The records of `list` if they are one dense run of busy System RAM
-    /// (see `ChildList::is_dense_ram`).
+    /// True if the page `start..=end` (of at most 64 KiB) lies in a dense
+    /// run of busy System RAM of `list` (see `ChildList::is_dense_ram`):
+    /// the whole list, or the leaf group of its summary the page falls in.
+    /// The record holding the page then covers it and is busy System RAM.
     #[inline]
-    pub(crate) fn dense_ram(&self, list: u32) -> Option<&[Child]> {
-        match list {
-            NIL => None,
-            l => {
-                let l = &self.lists[l as usize];
-                l.is_dense_ram().then(|| l.recs())
-            }
+    pub(crate) fn dense_ram_covers(&self, list: u32, start: u64, end: u64) -> bool {
+        if list == NIL {
+            return false;
         }
+        let l = &self.lists[list as usize];
+        if l.is_dense_ram() {
+            let recs = l.recs();
+            return recs[0].start <= start && end <= recs[recs.len() - 1].end;
+        }
+        l.dense_group_covers(start, end)
     }
 
     /// A superset of the flag bits of every resource in child list `list`
@@ -913,6 +917,9 @@ impl ResourceTree {
             }
         }
         for (i, list) in self.lists.iter().enumerate() {
+            if !list.dense_groups_hold() {
+                return Err(alloc::format!("list {i} keeps a stale dense-run entry of a leaf group"));
+            }
             if list.kept_breaks() != list.count_breaks() {
                 return Err(alloc::format!(
                     "list {i} keeps {} dense-run breaks, has {}",
