@@ -262,3 +262,50 @@ fn dense_runs_of_busy_ram_answer_as_the_walk_does() {
         }
     }
 }
+
+/// The same through the parser, which appends the blocks one by one: runs
+/// with a gap, a misaligned block and a block that is not System RAM inside
+/// leaf groups.
+#[test]
+fn parsed_dense_runs_answer_as_the_walk_does() {
+    let base = 1u64 << 40;
+    let block = 2u64 << 20;
+    let mut text = format!("{base:x}-{:x} : virtio0\n", base + 200 * block - 1);
+    for i in 0..200u64 {
+        let (s, e) = (base + i * block, base + (i + 1) * block - 1);
+        match i {
+            37 | 38 => continue,
+            77 => text.push_str(&format!("  {s:x}-{:x} : System RAM (virtio_mem)\n", e - 0x1000)),
+            121 => text.push_str(&format!("  {s:x}-{e:x} : reserved\n")),
+            _ => text.push_str(&format!("  {s:x}-{e:x} : System RAM (virtio_mem)\n")),
+        }
+    }
+    let mut d = iomem::procfs::parse_str(&text, &Default::default()).unwrap();
+    let root = d.tree.iomem_root();
+    let hints = iomem::infer::InferHints::default();
+    let _ = iomem::infer::infer_flags(&mut d.tree, root, &hints);
+    check_pages(&d.tree, base, block);
+    // Annotated: the flags arrive with each appended line.
+    let annotated: String = text
+        .lines()
+        .map(|l| {
+            let flags = if l.ends_with("(virtio_mem)") { "0x81000200 MEM|SYSRAM|BUSY" } else { "0x80000200 MEM|BUSY" };
+            format!("{l} [flags={flags} desc=NONE]\n")
+        })
+        .collect();
+    let options = iomem::procfs::ParseOptions { annotations: true, ..Default::default() };
+    let d = iomem::procfs::parse_str(&annotated, &options).unwrap();
+    check_pages(&d.tree, base, block);
+}
+
+fn check_pages(t: &ResourceTree, base: u64, block: u64) {
+    t.check_index().unwrap();
+    for i in 0..201u64 {
+        for a in [base + i * block, base + i * block + block - 0x1000, base + i * block - 0x1000] {
+            let walk = t.walk_system_ram_range(a >> 12, 1, |_, _| ControlFlow::Break(())).found();
+            assert_eq!(t.page_is_ram(a >> 12), walk, "page {a:#x}");
+        }
+    }
+    // Some of it is RAM and some is not: both answers were reached.
+    assert!(t.page_is_ram(base >> 12) && !t.page_is_ram((base + 37 * block) >> 12));
+}

@@ -369,8 +369,11 @@ impl ChildList {
         let mut g = i / LEAF;
         let mut fresh = i % LEAF == 0;
         let real = if rec.is_inverted() { NONE } else { i as u32 };
-        let dense = self.leaf_dense_end(g);
+        // The group's dense-run entry, from its entry so far (O(1): a
+        // dense group's entry is its last record's end).
         let l0 = &mut self.lv_mut()[0];
+        let joins = |prev_end: u64| prev_end != 0 && prev_end != u64::MAX && prev_end + 1 == rec.start;
+        let dense = if dense_record(&rec) && (fresh || joins(l0.dense_end[g])) { rec.end } else { 0 };
         if fresh {
             l0.dense_end.push(dense);
         } else {
