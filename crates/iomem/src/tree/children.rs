@@ -108,6 +108,7 @@ pub(crate) const DENSE_SHIFT: u32 = 16;
 
 /// A record a dense run may hold: busy System RAM, not inverted, with
 /// aligned bounds.
+#[inline]
 fn dense_record(r: &Child) -> bool {
     !r.is_inverted()
         && r.flags.has_all(Flags::SYSTEM_RAM | Flags::BUSY)
@@ -116,6 +117,7 @@ fn dense_record(r: &Child) -> bool {
 }
 
 /// Two neighbours of a dense run: the second starts right after the first.
+#[inline]
 fn touching(a: &Child, b: &Child) -> bool {
     a.end != u64::MAX && a.end + 1 == b.start
 }
@@ -359,7 +361,10 @@ impl ChildList {
         self.grow_small();
         self.recs.push(rec);
         let i = self.recs.len() - 1;
-        self.breaks += self.breaks_around(i, i + 1);
+        // (`breaks_around(i, i + 1)`, spelled out: this is the parser's
+        // path, once per line.)
+        let joined = i == 0 || touching(&self.recs[i - 1], &rec);
+        self.breaks += u32::from(!dense_record(&rec)) + u32::from(!joined);
         if self.lv().is_empty() {
             if i >= SMALL {
                 self.rebuild_from(0);
