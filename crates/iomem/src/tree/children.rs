@@ -95,7 +95,9 @@ pub(crate) struct ChildList {
     /// How far the list is from being one run of busy System RAM: the
     /// records that are not busy System RAM with 64 KiB-aligned bounds,
     /// plus the neighbours that do not touch (see [`Self::is_dense_ram`]).
-    /// Kept by every mutation from the records around the change.
+    /// Kept by every mutation from the records around the change, in lists
+    /// with a summary only (a short list's search reads all its records
+    /// anyway, and most lists are short: no work per line for them).
     breaks: u32,
 }
 
@@ -185,7 +187,13 @@ impl ChildList {
     /// and the last end then lies in exactly one record, which covers it.
     #[inline]
     pub(crate) fn is_dense_ram(&self) -> bool {
-        self.breaks == 0 && !self.recs.is_empty()
+        self.tracks_breaks() && self.breaks == 0
+    }
+
+    /// Whether [`Self::breaks`] is kept (the list has a summary).
+    #[inline]
+    fn tracks_breaks(&self) -> bool {
+        self.levels.is_some()
     }
 
     /// The breaks ([`Self::breaks`]) of the records `lo..hi` and of the
@@ -199,15 +207,15 @@ impl ChildList {
         (bad + pairs) as u32
     }
 
-    /// The breaks of the whole list, counted afresh (a test's check of the
-    /// kept count).
-    pub(crate) fn count_breaks(&self) -> u32 {
+    /// The breaks of the whole list, counted afresh.
+    fn count_breaks(&self) -> u32 {
         self.breaks_around(0, self.recs.len())
     }
 
-    /// The kept count of breaks (see [`Self::count_breaks`]).
-    pub(crate) fn kept_breaks(&self) -> u32 {
-        self.breaks
+    /// True if the kept count of breaks is right, or not kept (a test's
+    /// check).
+    pub(crate) fn breaks_hold(&self) -> bool {
+        !self.tracks_breaks() || self.breaks == self.count_breaks()
     }
 
     /// Forgets [`Self::below`] (before the tree recomputes it).
@@ -349,9 +357,12 @@ impl ChildList {
 
     pub(crate) fn insert(&mut self, pos: usize, rec: Child) {
         self.grow_small();
-        let before = self.breaks_around(pos, pos);
+        let track = self.tracks_breaks();
+        let before = if track { self.breaks_around(pos, pos) } else { 0 };
         self.recs.insert(pos, rec);
-        self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
+        if track {
+            self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
+        }
         self.rebuild_from(pos);
     }
 
@@ -361,16 +372,15 @@ impl ChildList {
         self.grow_small();
         self.recs.push(rec);
         let i = self.recs.len() - 1;
-        // (`breaks_around(i, i + 1)`, spelled out: this is the parser's
-        // path, once per line.)
-        let joined = i == 0 || touching(&self.recs[i - 1], &rec);
-        self.breaks += u32::from(!dense_record(&rec)) + u32::from(!joined);
         if self.lv().is_empty() {
             if i >= SMALL {
                 self.rebuild_from(0);
             }
             return;
         }
+        // (`breaks_around(i, i + 1)`, spelled out: the parser's path.)
+        let joined = i == 0 || touching(&self.recs[i - 1], &rec);
+        self.breaks += u32::from(!dense_record(&rec)) + u32::from(!joined);
         let mut g = i / LEAF;
         let mut fresh = i % LEAF == 0;
         let real = if rec.is_inverted() { NONE } else { i as u32 };
@@ -400,34 +410,46 @@ impl ChildList {
     }
 
     pub(crate) fn remove(&mut self, pos: usize) -> Child {
-        let before = self.breaks_around(pos, pos + 1);
+        let track = self.tracks_breaks();
+        let before = if track { self.breaks_around(pos, pos + 1) } else { 0 };
         let rec = self.recs.remove(pos);
-        self.breaks = self.breaks - before + self.breaks_around(pos, pos);
+        if track {
+            self.breaks = self.breaks - before + self.breaks_around(pos, pos);
+        }
         self.rebuild_from(pos);
         rec
     }
 
     pub(crate) fn drain(&mut self, range: core::ops::Range<usize>) -> Vec<Child> {
         let from = range.start;
-        let before = self.breaks_around(from, range.end);
+        let track = self.tracks_breaks();
+        let before = if track { self.breaks_around(from, range.end) } else { 0 };
         let out: Vec<Child> = self.recs.drain(range).collect();
-        self.breaks = self.breaks - before + self.breaks_around(from, from);
+        if track {
+            self.breaks = self.breaks - before + self.breaks_around(from, from);
+        }
         self.rebuild_from(from);
         out
     }
 
     pub(crate) fn splice(&mut self, pos: usize, recs: Vec<Child>) {
-        let (before, n) = (self.breaks_around(pos, pos), recs.len());
+        let track = self.tracks_breaks();
+        let (before, n) = (if track { self.breaks_around(pos, pos) } else { 0 }, recs.len());
         self.recs.insert_many(pos, recs);
-        self.breaks = self.breaks - before + self.breaks_around(pos, pos + n);
+        if track {
+            self.breaks = self.breaks - before + self.breaks_around(pos, pos + n);
+        }
         self.rebuild_from(pos);
     }
 
     /// Replaces the record at `pos` (same position, so the order holds).
     pub(crate) fn set(&mut self, pos: usize, rec: Child) {
-        let before = self.breaks_around(pos, pos + 1);
+        let track = self.tracks_breaks();
+        let before = if track { self.breaks_around(pos, pos + 1) } else { 0 };
         let old = core::mem::replace(&mut self.recs[pos], rec);
-        self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
+        if track {
+            self.breaks = self.breaks - before + self.breaks_around(pos, pos + 1);
+        }
         if old.start != rec.start || old.is_inverted() != rec.is_inverted() {
             self.refresh_groups(pos);
         } else {
@@ -441,7 +463,9 @@ impl ChildList {
         for r in &mut self.recs {
             (r.flags, r.desc) = of(r.slot);
         }
-        self.breaks = self.count_breaks();
+        if self.tracks_breaks() {
+            self.breaks = self.count_breaks();
+        }
         for g in 0..self.lv().first().map_or(0, |l0| l0.keys.len()) {
             self.refresh_dense(g);
         }
@@ -516,6 +540,8 @@ impl ChildList {
         if self.lv().is_empty() {
             self.lv_mut().push(Level::default());
             from = 0;
+            // The list starts keeping its breaks.
+            self.breaks = self.count_breaks();
         }
         {
             let level = &mut self.lv_mut()[0];
