@@ -106,6 +106,18 @@ pub struct ParsedDump {
 /// Stored in 8 bytes a line (a million-line dump is not a 32 MB side
 /// table): the resources of the lines are consecutive fresh slots of the
 /// parsed tree, so only the line number and the depth are kept per line.
+///
+/// ```
+/// use iomem::procfs::{ParseOptions, parse_str};
+///
+/// let text = "00000000-00000fff : Reserved\n\n00001000-0009ffff : System RAM\n";
+/// let d = parse_str(text, &ParseOptions::default()).unwrap();
+/// let numbers: Vec<usize> = d.lines.iter().map(|l| l.line).collect();
+/// assert_eq!(numbers, [1, 3]);
+/// let ram = d.lines.get(1).unwrap().resource;
+/// assert_eq!(d.tree.get(ram).unwrap().name, Some("System RAM"));
+/// assert_eq!(d.line_of(ram), Some(3));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParsedLines {
     /// The handle of the first line's resource.
