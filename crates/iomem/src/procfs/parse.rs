@@ -143,23 +143,12 @@ impl ParsedLines {
     /// The `i`-th resource line (0-based, in input order).
     pub fn get(&self, i: usize) -> Option<ParsedLine> {
         let &(line, depth) = self.entries.get(i)?;
-        Some(self.line(i, line, depth))
+        Some(entry(self.first?, i, line, depth))
     }
 
     /// The lines in input order.
     pub fn iter(&self) -> ParsedLinesIter<'_> {
-        ParsedLinesIter { lines: self, inner: self.entries.iter().enumerate() }
-    }
-
-    fn line(&self, i: usize, line: u32, depth: u32) -> ParsedLine {
-        // `first` is set once there is an entry; `i` fits in u32 (a slot).
-        let first = self.first.expect("a line implies its first resource");
-        ParsedLine {
-            line: line as usize,
-            resource: first.offset(i as u32),
-            depth: (depth & !ANNOTATED) as usize,
-            annotated: depth & ANNOTATED != 0,
-        }
+        ParsedLinesIter { first: self.first, inner: self.entries.iter().enumerate() }
     }
 
     /// Adds the next line. False if its number or depth do not fit the
@@ -176,10 +165,22 @@ impl ParsedLines {
     }
 }
 
+/// The `i`-th line from its stored entry (`i` fits in u32: it is a slot
+/// offset).
+fn entry(first: ResourceId, i: usize, line: u32, depth: u32) -> ParsedLine {
+    ParsedLine {
+        line: line as usize,
+        resource: first.offset(i as u32),
+        depth: (depth & !ANNOTATED) as usize,
+        annotated: depth & ANNOTATED != 0,
+    }
+}
+
 /// The iterator of [`ParsedLines::iter`].
 #[derive(Clone, Debug)]
 pub struct ParsedLinesIter<'a> {
-    lines: &'a ParsedLines,
+    /// The first line's resource (set whenever there is a line).
+    first: Option<ResourceId>,
     inner: core::iter::Enumerate<core::slice::Iter<'a, (u32, u32)>>,
 }
 
@@ -187,7 +188,8 @@ impl Iterator for ParsedLinesIter<'_> {
     type Item = ParsedLine;
 
     fn next(&mut self) -> Option<ParsedLine> {
-        self.inner.next().map(|(i, &(line, depth))| self.lines.line(i, line, depth))
+        let (i, &(line, depth)) = self.inner.next()?;
+        Some(entry(self.first?, i, line, depth))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -197,7 +199,8 @@ impl Iterator for ParsedLinesIter<'_> {
 
 impl DoubleEndedIterator for ParsedLinesIter<'_> {
     fn next_back(&mut self) -> Option<ParsedLine> {
-        self.inner.next_back().map(|(i, &(line, depth))| self.lines.line(i, line, depth))
+        let (i, &(line, depth)) = self.inner.next_back()?;
+        Some(entry(self.first?, i, line, depth))
     }
 }
 

@@ -241,23 +241,31 @@ impl ChildList {
     /// The number of records with `start <= addr` (the partition point).
     #[inline]
     pub(crate) fn count_le(&self, addr: u64) -> usize {
-        let levels = self.lv();
-        let Some(top) = levels.last() else {
+        let Some(p) = self.groups_le(addr) else {
             return self.recs.iter().map(|r| usize::from(r.start <= addr)).sum();
         };
-        let mut p = count_le(&top.keys, addr);
-        for level in levels[..levels.len() - 1].iter().rev() {
-            if p == 0 {
-                return 0;
-            }
-            let g = (p - 1) * FAN;
-            p = g + count_le(&level.keys[g..(g + FAN).min(level.keys.len())], addr);
-        }
         if p == 0 {
             return 0;
         }
         let g = (p - 1) * LEAF;
         g + count_recs_le(&self.recs[g..(g + LEAF).min(self.recs.len())], addr)
+    }
+
+    /// The number of leaf groups whose first start is `<= addr`, from the
+    /// summary alone (`None` for a list without one).
+    #[inline]
+    fn groups_le(&self, addr: u64) -> Option<usize> {
+        let levels = self.lv();
+        let top = levels.last()?;
+        let mut p = count_le(&top.keys, addr);
+        for level in levels[..levels.len() - 1].iter().rev() {
+            if p == 0 {
+                return Some(0);
+            }
+            let g = (p - 1) * FAN;
+            p = g + count_le(&level.keys[g..(g + FAN).min(level.keys.len())], addr);
+        }
+        Some(p)
     }
 
     /// True if the leaf group that `start` falls in is a dense run of busy
@@ -266,18 +274,11 @@ impl ChildList {
     /// without reading a record. False for a list without a summary.
     #[inline]
     pub(crate) fn dense_group_covers(&self, start: u64, end: u64) -> bool {
-        let levels = self.lv();
-        let Some(top) = levels.last() else { return false };
-        let mut p = count_le(&top.keys, start);
-        for level in levels[..levels.len() - 1].iter().rev() {
-            if p == 0 {
-                return false;
-            }
-            let g = (p - 1) * FAN;
-            p = g + count_le(&level.keys[g..(g + FAN).min(level.keys.len())], start);
-        }
         // (The group's first start is at or below `start`.)
-        p != 0 && end <= levels[0].dense_end[p - 1]
+        match self.groups_le(start) {
+            Some(p) if p > 0 => end <= self.lv()[0].dense_end[p - 1],
+            _ => false,
+        }
     }
 
     /// True if every leaf group's dense-run entry is what its records say
