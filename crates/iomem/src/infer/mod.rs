@@ -103,6 +103,7 @@ use alloc::vec::Vec;
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelVersion;
 use crate::tree::{ResourceId, ResourceTree};
+use snapshot::Snapshot;
 
 /// The architecture the dump comes from (a hint).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -217,11 +218,11 @@ impl InferenceMap {
 /// tree and returns them with their certainty. A handle that is not a live
 /// resource of `tree` gives an empty map.
 pub fn infer_flags(tree: &mut ResourceTree, root: ResourceId, hints: &InferHints) -> InferenceMap {
-    let Some(nodes) = snapshot::take(tree, root) else { return InferenceMap::default() };
     let io = root == tree.ioport_root();
-    let infs = rules::infer_all(&rules::Ctx::new(hints, &nodes, io), &nodes);
-    let ids: Vec<ResourceId> = nodes.iter().map(|n| tree.handle(n.slot)).collect();
-    drop(nodes);
+    let Some(snap) = Snapshot::take(tree, root) else { return InferenceMap::default() };
+    let infs = rules::infer_all(&rules::Ctx::new(hints, &snap, io), &snap);
+    let ids: Vec<ResourceId> = snap.slots().map(|slot| tree.handle(slot)).collect();
+    drop(snap);
     // The handles were just read from this tree: their slots are live.
     tree.set_flags_desc_bulk(ids.iter().zip(&infs).map(|(id, inf)| (id.slot(), inf.flags, inf.desc)));
     InferenceMap::new(ids, infs)
@@ -245,5 +246,5 @@ pub fn annotated(tree: &ResourceTree, root: ResourceId) -> InferenceMap {
 /// names), arm64 if any exists only on arm64 (`GICD`, `ARMH…` ACPI IDs,
 /// `arm-smmu-v3…`, `LNRO…`), `None` if neither or both.
 pub fn guess_arch(tree: &ResourceTree, root: ResourceId) -> Option<Arch> {
-    snapshot::take(tree, root).and_then(|nodes| rules::guess_arch(&nodes))
+    Snapshot::take(tree, root).and_then(|snap| rules::guess_arch(&snap))
 }

@@ -11,7 +11,7 @@ use super::names::{
     is_acpi_device, is_bdf, is_device_tree_node, is_devm_claim_of, is_guid, is_kernel_image, is_old_pci_bus,
     is_pci_bus, is_pnp, is_x86_legacy_port, is_x86_rom, numbered, numbered_pair,
 };
-use super::snapshot::{self, Node};
+use super::snapshot::{Node, Snapshot};
 use super::{Arch, InferHints, Inference};
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelVersion;
@@ -61,8 +61,8 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub(super) fn new(hints: &InferHints, nodes: &[Node<'_>], io: bool) -> Ctx {
-        let arch = hints.arch.or_else(|| guess_arch(nodes));
+    pub(super) fn new(hints: &InferHints, snap: &Snapshot<'_>, io: bool) -> Ctx {
+        let arch = hints.arch.or_else(|| guess_arch(snap));
         Ctx { arch, kernel: hints.kernel, io }
     }
 
@@ -127,10 +127,11 @@ impl Inference {
 }
 
 /// Infers every node, parents first.
-pub(super) fn infer_all(ctx: &Ctx, nodes: &[Node<'_>]) -> Vec<Inference> {
-    let mut out: Vec<Inference> = Vec::with_capacity(nodes.len());
-    for i in 0..nodes.len() {
-        let place = Place { ctx, nodes, index: i, node: &nodes[i], done: &out };
+pub(super) fn infer_all(ctx: &Ctx, snap: &Snapshot<'_>) -> Vec<Inference> {
+    let mut out: Vec<Inference> = Vec::with_capacity(snap.len());
+    for i in 0..snap.len() {
+        let node = snap.node(i);
+        let place = Place { ctx, snap, index: i, node, name: node.name(), done: &out };
         let inf = if ctx.io { place.ioport() } else { place.iomem() };
         out.push(ctx.era(inf));
     }
@@ -138,8 +139,8 @@ pub(super) fn infer_all(ctx: &Ctx, nodes: &[Node<'_>]) -> Vec<Inference> {
 }
 
 /// The architecture the names reveal (see [`super::guess_arch`]).
-pub(super) fn guess_arch(nodes: &[Node<'_>]) -> Option<Arch> {
-    let x86 = nodes.iter().any(|n| {
+pub(super) fn guess_arch(snap: &Snapshot<'_>) -> Option<Arch> {
+    let x86 = snap.nodes().any(|n| {
         let s = n.name();
         // Not "System ROM": MIPS boards use that name too.
         matches!(s, "Video ROM" | "Adapter ROM")
@@ -148,7 +149,7 @@ pub(super) fn guess_arch(nodes: &[Node<'_>]) -> Option<Arch> {
             || s.starts_with("PCI MMCONFIG")
             || matches!(s, "Local APIC" | "Video RAM area" | "ACPI Tables" | "ACPI Non-volatile Storage" | "RAM buffer")
     });
-    let arm64 = nodes.iter().any(|n| {
+    let arm64 = snap.nodes().any(|n| {
         let s = n.name();
         matches!(s, "GICD" | "GICR") || s.starts_with("ARMH") || s.starts_with("arm-smmu-v3") || s.starts_with("LNRO")
     });
@@ -162,36 +163,38 @@ pub(super) fn guess_arch(nodes: &[Node<'_>]) -> Option<Arch> {
 /// One node with everything the rules may look at.
 struct Place<'a, 't> {
     ctx: &'a Ctx,
-    nodes: &'a [Node<'t>],
+    snap: &'a Snapshot<'t>,
     index: usize,
-    node: &'a Node<'t>,
+    node: Node<'t>,
+    /// `node.name()`, read once.
+    name: &'t str,
     /// Inferences of the nodes before this one (its ancestors included).
     done: &'a [Inference],
 }
 
-impl Place<'_, '_> {
-    fn name(&self) -> &str {
-        self.node.name()
+impl<'t> Place<'_, 't> {
+    fn name(&self) -> &'t str {
+        self.name
     }
 
     fn start(&self) -> u64 {
-        self.node.range.start
+        self.node.range().start
     }
 
-    fn parent(&self) -> Option<(&Node<'_>, &Inference)> {
-        self.node.parent().map(|p| (&self.nodes[p], &self.done[p]))
+    fn parent(&self) -> Option<(Node<'t>, &Inference)> {
+        self.node.parent().map(|p| (self.snap.node(p), &self.done[p]))
     }
 
     fn parent_rule(&self) -> Option<&'static str> {
         self.parent().map(|(_, inf)| inf.rule)
     }
 
-    fn children(&self) -> impl Iterator<Item = &Node<'_>> + '_ {
-        snapshot::children(self.nodes, self.index).map(|c| &self.nodes[c])
+    fn children(&self) -> impl Iterator<Item = Node<'t>> + '_ {
+        self.snap.children(self.index).map(|c| self.snap.node(c))
     }
 
     fn has_children(&self) -> bool {
-        snapshot::has_children(self.nodes, self.index)
+        self.snap.has_children(self.index)
     }
 
     /// A child that can only be a `__request_region` claim made inside
@@ -447,7 +450,7 @@ impl Place<'_, '_> {
         }
         // With nothing added yet, only the name and the place say it: a
         // childless region aligned to virtio-mem's smallest device block.
-        let r = self.node.range;
+        let r = self.node.range();
         let aligned = r.start % MIB == 0 && r.len() % u128::from(MIB) == 0 && !r.is_empty();
         (!self.has_children() && aligned)
             .then(|| Inference::rule("virtio-mem-device-empty", flags, desc).assume(ALL_BUT_TYPE).assume_desc())
@@ -484,7 +487,7 @@ impl Place<'_, '_> {
     /// A PCI-to-PCI bridge window: never busy; prefetchable 64-bit above
     /// 4 GiB (assumed), plain MEM below.
     fn bridge_window(&self) -> Inference {
-        let high = self.node.range.end >= GIB4;
+        let high = self.node.range().end >= GIB4;
         let flags = if high { MEM | Flags::PREFETCH | Flags::MEM_64 | Flags::from_bits_retain(0x01) } else { MEM };
         Inference::rule("pci-bridge-window", flags, Desc::NONE)
             .assume(Flags::WINDOW | Flags::PREFETCH | Flags::MEM_64 | Flags::BITS)
@@ -495,7 +498,7 @@ impl Place<'_, '_> {
     /// virtio-pci modern BARs, prefetchable 32-bit for 8 MiB and more
     /// (frame buffers), plain 32-bit otherwise.
     fn bar(&self) -> Inference {
-        let r = self.node.range;
+        let r = self.node.range();
         let high = r.end >= GIB4;
         let virtio_modern = self.children().any(|c| c.name() == "virtio-pci-modern");
         let (prefetch, mem64) = if high || virtio_modern {
