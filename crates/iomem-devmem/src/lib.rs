@@ -40,5 +40,5 @@ pub use inputs::{
 };
 pub use policy::{Devmem, PageDecision, PageRule, PageValue, Policy, estimate_high_memory};
 pub use revoke::{Fault, Mapping, MappingId, Mappings, NoRevocation, Revocation};
-pub use runs::PageRun;
+pub use runs::{PageRun, PageRuns};
 pub use safe::{AccessRun, AccessRuns, DeviceRegion, ForbiddenRam, RamDenial, SafeRanges};

@@ -14,7 +14,9 @@
 //! inside it, so they are not visited: the cost is proportional to the
 //! resources that can matter, not to the length of the range.
 
+use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 use iomem::{
     ChildCursor, ExclusiveHit, ExclusiveReason, ExclusiveRule, Flags, Range, RegionIntersectsRule, ResourceId,
@@ -54,73 +56,40 @@ struct Frame {
     children: ChildCursor,
 }
 
-impl Devmem<'_> {
+impl<'t> Devmem<'t> {
     /// The runs of equal page decisions covering the pages of `range`
     /// (every page that contains at least one byte of `range`), in address
     /// order. Adjacent pages with equal decisions (value, rule, deciding
     /// resource) form one run.
     pub fn page_runs(&self, range: Range) -> Vec<PageRun> {
+        self.page_runs_iter(range).collect()
+    }
+
+    /// [`Self::page_runs`], one run at a time: the walk keeps a frame per
+    /// level of the tree and the boundary pages not reached yet, not the
+    /// runs (a million on a BAR-heavy tree, 50 MB as a vector).
+    pub fn page_runs_iter(&self, range: Range) -> PageRuns<'_, 't> {
         let ps = self.page_size();
+        let mut runs = PageRuns {
+            devmem: self,
+            q: Range::new(0, 0),
+            stack: Vec::new(),
+            ready: Vec::new(),
+            next_ready: 0,
+            special: BinaryHeap::new(),
+            last_special: None,
+            pending: None,
+        };
         if range.is_empty() {
-            return Vec::new();
+            return runs;
         }
         let q = Range::new(self.page_of(range.start), self.page_of(range.end).wrapping_add(ps - 1));
-        let mut uniform: Vec<PageRun> = Vec::new();
-        let mut special: Vec<u64> = Vec::new();
-        let top_page = u64::MAX - (ps - 1);
+        runs.q = q;
         if q.end == u64::MAX {
-            special.push(top_page);
+            runs.special.push(Reverse(u64::MAX - (ps - 1)));
         }
-        let root = self.tree.iomem_root();
-        let mut stack: Vec<Frame> = self.frame(root, Chain::default(), q).into_iter().collect();
-        while let Some(f) = stack.last_mut() {
-            let next = self.tree.next_child(&mut f.children).filter(|c| c.range.start <= f.region.end);
-            let Some(child) = next else {
-                // Trailing gap of this frame.
-                if let Some(c) = f.cursor {
-                    let (ctx, end) = (f.ctx, f.region.end);
-                    self.emit_gap(&mut uniform, ctx, c, end);
-                }
-                stack.pop();
-                continue;
-            };
-            let cr = child.range;
-            if cr.end < f.region.start {
-                continue; // an inverted sibling below the region
-            }
-            let ctx = f.ctx;
-            if let Some(c) = f.cursor {
-                if cr.start > c {
-                    self.emit_gap(&mut uniform, ctx, c, cr.start - 1);
-                }
-            }
-            f.cursor = cr.end.checked_add(1).filter(|&n| n <= f.region.end);
-            // Pages holding an unaligned boundary of this resource.
-            if cr.start & (ps - 1) != 0 && q.contains_addr(cr.start) {
-                special.push(self.page_of(cr.start));
-            }
-            if cr.end.wrapping_add(1) & (ps - 1) != 0 && q.contains_addr(cr.end) {
-                special.push(self.page_of(cr.end));
-            }
-            let inner = Range::new(cr.start.max(f.region.start), cr.end.min(f.region.end));
-            let child_ctx = self.extend(ctx, child.id, child.flags);
-            if !child.has_children || self.decided(&child_ctx) {
-                self.emit_gap(&mut uniform, child_ctx, inner.start, inner.end);
-            } else {
-                match self.frame(child.id, child_ctx, inner) {
-                    Some(frame) => stack.push(frame),
-                    // Handles just read from the tree are valid; should one
-                    // not be, its pages keep the chain's decision.
-                    None => self.emit_gap(&mut uniform, child_ctx, inner.start, inner.end),
-                }
-            }
-        }
-        if special.is_empty() {
-            return uniform;
-        }
-        special.sort_unstable();
-        special.dedup();
-        self.merge(uniform, &special)
+        runs.stack.extend(self.frame(self.tree.iomem_root(), Chain::default(), q));
+        runs
     }
 
     fn frame(&self, node: ResourceId, ctx: Chain, region: Range) -> Option<Frame> {
@@ -232,27 +201,6 @@ impl Devmem<'_> {
         }
     }
 
-    /// Merges the uniform runs with the exactly evaluated pages. The two
-    /// sets are disjoint: uniform runs hold only pages free of boundaries
-    /// and never the top page.
-    fn merge(&self, uniform: Vec<PageRun>, special: &[u64]) -> Vec<PageRun> {
-        let ps = self.page_size();
-        // Both lists are sorted by address: a linear merge.
-        let mut merged: Vec<PageRun> = Vec::with_capacity(uniform.len() + special.len());
-        let mut specials = special.iter().peekable();
-        for run in uniform {
-            while let Some(&&sp) = specials.peek().filter(|&&&sp| sp < run.range.start) {
-                push_run(&mut merged, Range::new(sp, sp + (ps - 1)), self.page_exact(sp));
-                specials.next();
-            }
-            push_run(&mut merged, run.range, run.decision);
-        }
-        for &sp in specials {
-            push_run(&mut merged, Range::new(sp, sp + (ps - 1)), self.page_exact(sp));
-        }
-        merged
-    }
-
     /// The decision of every page of `range`, one by one, by the literal
     /// rule of [`Devmem::page_exact`] (the reference for
     /// [`Devmem::page_runs`]; only sensible for short ranges).
@@ -283,4 +231,156 @@ fn push_run(out: &mut Vec<PageRun>, range: Range, decision: PageDecision) {
         }
     }
     out.push(PageRun { range, decision });
+}
+
+/// The page runs of a range in address order, made as they are asked for
+/// (see [`Devmem::page_runs_iter`]).
+///
+/// A step of the walk visits one child: it may finish uniform runs (whole
+/// pages inside one chain of resources) and find boundary pages (an
+/// unaligned start or end), which are decided one by one. A boundary page
+/// is found no later than the uniform runs after it, so the runs finished
+/// by a step are released once the boundary pages below them are.
+pub struct PageRuns<'d, 't> {
+    devmem: &'d Devmem<'t>,
+    /// The whole pages asked for.
+    q: Range,
+    /// The frames of the walk, outermost first.
+    stack: Vec<Frame>,
+    /// Uniform runs finished by the last step; those before `next_ready`
+    /// are released.
+    ready: Vec<PageRun>,
+    next_ready: usize,
+    /// Boundary pages found and not released yet, lowest first.
+    special: BinaryHeap<Reverse<u64>>,
+    /// The last boundary page released (a page found twice is one page).
+    last_special: Option<u64>,
+    /// The run being grown: the last one released, merged with equal
+    /// neighbours.
+    pending: Option<PageRun>,
+}
+
+impl core::fmt::Debug for PageRuns<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PageRuns")
+            .field("q", &self.q)
+            .field("depth", &self.stack.len())
+            .field("boundary_pages_pending", &self.special.len())
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PageRuns<'_, '_> {
+    /// The next run in address order before neighbours are merged: a
+    /// uniform run of the walk or a boundary page; `None` at the end.
+    fn next_piece(&mut self) -> Option<PageRun> {
+        loop {
+            // Boundary pages already released by an earlier piece.
+            while let Some(&Reverse(sp)) = self.special.peek() {
+                if self.last_special.is_some_and(|l| l >= sp) {
+                    self.special.pop();
+                } else {
+                    break;
+                }
+            }
+            if let Some(run) = self.ready.get(self.next_ready).copied() {
+                match self.special.peek() {
+                    Some(&Reverse(sp)) if sp < run.range.start => return Some(self.special_page(sp)),
+                    _ => {
+                        self.next_ready += 1;
+                        return Some(run);
+                    }
+                }
+            }
+            self.ready.clear();
+            self.next_ready = 0;
+            if !self.step() {
+                // The walk is over: the boundary pages left are above every
+                // uniform run.
+                let Reverse(sp) = self.special.peek().copied()?;
+                return Some(self.special_page(sp));
+            }
+        }
+    }
+
+    /// Releases boundary page `sp`, decided by the exact per-page rule.
+    fn special_page(&mut self, sp: u64) -> PageRun {
+        self.special.pop();
+        self.last_special = Some(sp);
+        let ps = self.devmem.page_size();
+        PageRun { range: Range::new(sp, sp + (ps - 1)), decision: self.devmem.page_exact(sp) }
+    }
+
+    /// One step of the walk: the next child of the innermost frame, or the
+    /// end of that frame. False once the walk is over.
+    fn step(&mut self) -> bool {
+        let dm = self.devmem;
+        let (ps, q) = (dm.page_size(), self.q);
+        let Some(f) = self.stack.last_mut() else { return false };
+        let next = dm.tree.next_child(&mut f.children).filter(|c| c.range.start <= f.region.end);
+        let Some(child) = next else {
+            // Trailing gap of this frame.
+            if let Some(c) = f.cursor {
+                let (ctx, end) = (f.ctx, f.region.end);
+                dm.emit_gap(&mut self.ready, ctx, c, end);
+            }
+            self.stack.pop();
+            return true;
+        };
+        let cr = child.range;
+        if cr.end < f.region.start {
+            return true; // an inverted sibling below the region
+        }
+        let ctx = f.ctx;
+        let gap_from = f.cursor.filter(|&c| cr.start > c);
+        f.cursor = cr.end.checked_add(1).filter(|&n| n <= f.region.end);
+        let inner = Range::new(cr.start.max(f.region.start), cr.end.min(f.region.end));
+        if let Some(c) = gap_from {
+            dm.emit_gap(&mut self.ready, ctx, c, cr.start - 1);
+        }
+        // Pages holding an unaligned boundary of this resource.
+        if cr.start & (ps - 1) != 0 && q.contains_addr(cr.start) {
+            self.special.push(Reverse(dm.page_of(cr.start)));
+        }
+        if cr.end.wrapping_add(1) & (ps - 1) != 0 && q.contains_addr(cr.end) {
+            self.special.push(Reverse(dm.page_of(cr.end)));
+        }
+        let child_ctx = dm.extend(ctx, child.id, child.flags);
+        if !child.has_children || dm.decided(&child_ctx) {
+            dm.emit_gap(&mut self.ready, child_ctx, inner.start, inner.end);
+        } else {
+            match dm.frame(child.id, child_ctx, inner) {
+                Some(frame) => self.stack.push(frame),
+                // Handles just read from the tree are valid; should one
+                // not be, its pages keep the chain's decision.
+                None => dm.emit_gap(&mut self.ready, child_ctx, inner.start, inner.end),
+            }
+        }
+        true
+    }
+}
+
+impl Iterator for PageRuns<'_, '_> {
+    type Item = PageRun;
+
+    fn next(&mut self) -> Option<PageRun> {
+        loop {
+            let Some(piece) = self.next_piece() else { return self.pending.take() };
+            match &mut self.pending {
+                Some(last)
+                    if last.decision == piece.decision
+                        && last.range.end.wrapping_add(1) == piece.range.start
+                        && last.range.end != u64::MAX =>
+                {
+                    last.range.end = piece.range.end;
+                }
+                _ => {
+                    if let Some(done) = self.pending.replace(piece) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+    }
 }

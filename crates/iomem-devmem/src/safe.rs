@@ -33,7 +33,7 @@ pub struct AccessRuns<'d, 't> {
     devmem: &'d Devmem<'t>,
     mode: OpenMode,
     /// The page runs not started yet.
-    runs: alloc::vec::IntoIter<crate::PageRun>,
+    runs: crate::PageRuns<'d, 't>,
     /// Addresses where the whole-page results may change inside a page run.
     breaks: Vec<u64>,
     /// The first break above the pieces made so far.
@@ -264,12 +264,15 @@ impl<'t> Devmem<'t> {
     /// [`Self::access_runs`], one run at a time: a caller that prints the
     /// runs of a range holding a million resources keeps one in memory.
     pub fn access_runs_iter(&self, range: Range, mode: OpenMode) -> AccessRuns<'_, 't> {
-        let runs = self.page_runs(range);
-        let breaks = match (runs.first(), runs.last()) {
-            (Some(f), Some(l)) => self.access_breaks(Range::new(f.range.start, l.range.end)),
-            _ => Vec::new(),
+        // The page runs cover exactly the pages holding a byte of `range`.
+        let ps = self.page_size();
+        let breaks = if range.is_empty() {
+            Vec::new()
+        } else {
+            self.access_breaks(Range::new(self.page_of(range.start), self.page_of(range.end).wrapping_add(ps - 1)))
         };
-        AccessRuns { devmem: self, mode, runs: runs.into_iter(), breaks, bi: 0, at: None, pending: None }
+        let runs = self.page_runs_iter(range);
+        AccessRuns { devmem: self, mode, runs, breaks, bi: 0, at: None, pending: None }
     }
 
     /// The hot(un)plug device regions overlapping `range`, in address
