@@ -62,7 +62,10 @@ impl<'t> Devmem<'t> {
     /// order. Adjacent pages with equal decisions (value, rule, deciding
     /// resource) form one run.
     pub fn page_runs(&self, range: Range) -> Vec<PageRun> {
-        self.page_runs_iter(range).collect()
+        // The batches, kept: no run is copied out one at a time.
+        let mut runs = self.page_runs_iter(range);
+        while runs.refill(true) {}
+        runs.out
     }
 
     /// [`Self::page_runs`], one run at a time: the walk keeps a frame per
@@ -74,11 +77,11 @@ impl<'t> Devmem<'t> {
             devmem: self,
             q: Range::new(0, 0),
             stack: Vec::new(),
-            ready: Vec::new(),
-            next_ready: 0,
+            uniform: Vec::new(),
             special: BinaryHeap::new(),
             last_special: None,
-            pending: None,
+            out: Vec::new(),
+            next_out: 0,
         };
         if range.is_empty() {
             return runs;
@@ -239,26 +242,30 @@ fn push_run(out: &mut Vec<PageRun>, range: Range, decision: PageDecision) {
 /// A step of the walk visits one child: it may finish uniform runs (whole
 /// pages inside one chain of resources) and find boundary pages (an
 /// unaligned start or end), which are decided one by one. A boundary page
-/// is found no later than the uniform runs after it, so the runs finished
-/// by a step are released once the boundary pages below them are.
+/// is found before any uniform run above it, so the walk runs a batch of
+/// steps, and the batch's uniform runs are merged with the boundary pages
+/// below them; the pages above wait in a heap for a later batch.
 pub struct PageRuns<'d, 't> {
     devmem: &'d Devmem<'t>,
     /// The whole pages asked for.
     q: Range,
     /// The frames of the walk, outermost first.
     stack: Vec<Frame>,
-    /// Uniform runs finished by the last step; those before `next_ready`
-    /// are released.
-    ready: Vec<PageRun>,
-    next_ready: usize,
+    /// Uniform runs of the batch being made.
+    uniform: Vec<PageRun>,
     /// Boundary pages found and not released yet, lowest first.
     special: BinaryHeap<Reverse<u64>>,
     /// The last boundary page released (a page found twice is one page).
     last_special: Option<u64>,
-    /// The run being grown: the last one released, merged with equal
-    /// neighbours.
-    pending: Option<PageRun>,
+    /// Finished runs, released from `next_out` on; the last one stays
+    /// until the next batch, which may extend it.
+    out: Vec<PageRun>,
+    next_out: usize,
 }
+
+/// Uniform runs per batch: enough that a batch's fixed costs vanish, few
+/// enough that a batch stays in the cache.
+const BATCH: usize = 256;
 
 impl core::fmt::Debug for PageRuns<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -266,50 +273,46 @@ impl core::fmt::Debug for PageRuns<'_, '_> {
             .field("q", &self.q)
             .field("depth", &self.stack.len())
             .field("boundary_pages_pending", &self.special.len())
-            .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }
 
 impl PageRuns<'_, '_> {
-    /// The next run in address order before neighbours are merged: a
-    /// uniform run of the walk or a boundary page; `None` at the end.
-    fn next_piece(&mut self) -> Option<PageRun> {
-        loop {
-            // Boundary pages already released by an earlier piece.
-            while let Some(&Reverse(sp)) = self.special.peek() {
-                if self.last_special.is_some_and(|l| l >= sp) {
-                    self.special.pop();
-                } else {
-                    break;
-                }
-            }
-            if let Some(run) = self.ready.get(self.next_ready).copied() {
-                match self.special.peek() {
-                    Some(&Reverse(sp)) if sp < run.range.start => return Some(self.special_page(sp)),
-                    _ => {
-                        self.next_ready += 1;
-                        return Some(run);
-                    }
-                }
-            }
-            self.ready.clear();
-            self.next_ready = 0;
-            if !self.step() {
-                // The walk is over: the boundary pages left are above every
-                // uniform run.
-                let Reverse(sp) = self.special.peek().copied()?;
-                return Some(self.special_page(sp));
+    /// Makes the next batch of runs in `out`, after the run that may still
+    /// grow (or, if `keep`, after every run made so far). False once there
+    /// is nothing more to make.
+    fn refill(&mut self, keep: bool) -> bool {
+        if !keep {
+            let carry = self.out.pop().filter(|_| self.next_out <= self.out.len());
+            self.out.clear();
+            self.next_out = 0;
+            self.out.extend(carry);
+        }
+        let mut walking = true;
+        while self.uniform.len() < BATCH {
+            walking = self.step();
+            if !walking {
+                break;
             }
         }
-    }
-
-    /// Releases boundary page `sp`, decided by the exact per-page rule.
-    fn special_page(&mut self, sp: u64) -> PageRun {
-        self.special.pop();
-        self.last_special = Some(sp);
         let ps = self.devmem.page_size();
-        PageRun { range: Range::new(sp, sp + (ps - 1)), decision: self.devmem.page_exact(sp) }
+        for run in self.uniform.drain(..) {
+            release_specials_below(
+                &mut self.special,
+                &mut self.last_special,
+                run.range.start,
+                &mut self.out,
+                self.devmem,
+                ps,
+            );
+            push_run(&mut self.out, run.range, run.decision);
+        }
+        if !walking {
+            // The walk is over: the boundary pages left are above every
+            // uniform run (pages start page-aligned, below u64::MAX).
+            release_specials_below(&mut self.special, &mut self.last_special, u64::MAX, &mut self.out, self.devmem, ps);
+        }
+        walking || (!keep && !self.out.is_empty())
     }
 
     /// One step of the walk: the next child of the innermost frame, or the
@@ -323,7 +326,7 @@ impl PageRuns<'_, '_> {
             // Trailing gap of this frame.
             if let Some(c) = f.cursor {
                 let (ctx, end) = (f.ctx, f.region.end);
-                dm.emit_gap(&mut self.ready, ctx, c, end);
+                dm.emit_gap(&mut self.uniform, ctx, c, end);
             }
             self.stack.pop();
             return true;
@@ -337,7 +340,7 @@ impl PageRuns<'_, '_> {
         f.cursor = cr.end.checked_add(1).filter(|&n| n <= f.region.end);
         let inner = Range::new(cr.start.max(f.region.start), cr.end.min(f.region.end));
         if let Some(c) = gap_from {
-            dm.emit_gap(&mut self.ready, ctx, c, cr.start - 1);
+            dm.emit_gap(&mut self.uniform, ctx, c, cr.start - 1);
         }
         // Pages holding an unaligned boundary of this resource.
         if cr.start & (ps - 1) != 0 && q.contains_addr(cr.start) {
@@ -348,16 +351,38 @@ impl PageRuns<'_, '_> {
         }
         let child_ctx = dm.extend(ctx, child.id, child.flags);
         if !child.has_children || dm.decided(&child_ctx) {
-            dm.emit_gap(&mut self.ready, child_ctx, inner.start, inner.end);
+            dm.emit_gap(&mut self.uniform, child_ctx, inner.start, inner.end);
         } else {
             match dm.frame(child.id, child_ctx, inner) {
                 Some(frame) => self.stack.push(frame),
                 // Handles just read from the tree are valid; should one
                 // not be, its pages keep the chain's decision.
-                None => dm.emit_gap(&mut self.ready, child_ctx, inner.start, inner.end),
+                None => dm.emit_gap(&mut self.uniform, child_ctx, inner.start, inner.end),
             }
         }
         true
+    }
+}
+
+/// Moves the boundary pages below `limit` from the heap to `out`, each
+/// decided by the exact per-page rule.
+fn release_specials_below(
+    special: &mut BinaryHeap<Reverse<u64>>,
+    last: &mut Option<u64>,
+    limit: u64,
+    out: &mut Vec<PageRun>,
+    dm: &Devmem<'_>,
+    ps: u64,
+) {
+    while let Some(&Reverse(sp)) = special.peek() {
+        if sp >= limit {
+            break;
+        }
+        special.pop();
+        if *last != Some(sp) {
+            *last = Some(sp);
+            push_run(out, Range::new(sp, sp + (ps - 1)), dm.page_exact(sp));
+        }
     }
 }
 
@@ -366,20 +391,18 @@ impl Iterator for PageRuns<'_, '_> {
 
     fn next(&mut self) -> Option<PageRun> {
         loop {
-            let Some(piece) = self.next_piece() else { return self.pending.take() };
-            match &mut self.pending {
-                Some(last)
-                    if last.decision == piece.decision
-                        && last.range.end.wrapping_add(1) == piece.range.start
-                        && last.range.end != u64::MAX =>
-                {
-                    last.range.end = piece.range.end;
-                }
-                _ => {
-                    if let Some(done) = self.pending.replace(piece) {
-                        return Some(done);
-                    }
-                }
+            // All but the last run are final; the last is final once the
+            // walk and the boundary pages are done.
+            let done = self.stack.is_empty() && self.special.is_empty();
+            if self.next_out + 1 < self.out.len() || (done && self.next_out < self.out.len()) {
+                self.next_out += 1;
+                return Some(self.out[self.next_out - 1]);
+            }
+            if done && self.uniform.is_empty() {
+                return None;
+            }
+            if !self.refill(false) {
+                return None;
             }
         }
     }
