@@ -77,7 +77,6 @@ impl<'t> Devmem<'t> {
             devmem: self,
             q: Range::new(0, 0),
             stack: Vec::new(),
-            uniform: Vec::new(),
             special: BinaryHeap::new(),
             last_special: None,
             out: Vec::new(),
@@ -181,7 +180,7 @@ impl<'t> Devmem<'t> {
 
     /// Emits the whole pages of the byte range `[a, b]` (covered by exactly
     /// the chain) as uniform runs, split at the end of the first MiB on x86.
-    fn emit_gap(&self, out: &mut Vec<PageRun>, ctx: Chain, a: u64, b: u64) {
+    fn emit_gap(&self, ctx: Chain, a: u64, b: u64, mut push: impl FnMut(Range, PageDecision)) {
         let ps = self.page_size();
         let Some(first) = a.checked_add(ps - 1).map(|x| x & !(ps - 1)) else { return };
         // One past the last whole page; the top page is always evaluated on
@@ -197,10 +196,10 @@ impl<'t> Devmem<'t> {
         let last = end_excl - 1;
         let x86 = self.policy.arch.is_x86();
         if x86 && first < FIRST_MIB && last >= FIRST_MIB {
-            push_run(out, Range::new(first, FIRST_MIB - 1), self.chain_decision(&ctx, true));
-            push_run(out, Range::new(FIRST_MIB, last), self.chain_decision(&ctx, false));
+            push(Range::new(first, FIRST_MIB - 1), self.chain_decision(&ctx, true));
+            push(Range::new(FIRST_MIB, last), self.chain_decision(&ctx, false));
         } else {
-            push_run(out, Range::new(first, last), self.chain_decision(&ctx, x86 && first < FIRST_MIB));
+            push(Range::new(first, last), self.chain_decision(&ctx, x86 && first < FIRST_MIB));
         }
     }
 
@@ -242,17 +241,16 @@ fn push_run(out: &mut Vec<PageRun>, range: Range, decision: PageDecision) {
 /// A step of the walk visits one child: it may finish uniform runs (whole
 /// pages inside one chain of resources) and find boundary pages (an
 /// unaligned start or end), which are decided one by one. A boundary page
-/// is found before any uniform run above it, so the walk runs a batch of
-/// steps, and the batch's uniform runs are merged with the boundary pages
-/// below them; the pages above wait in a heap for a later batch.
+/// is found before any uniform run above it, so each uniform run is added
+/// after the boundary pages found below it; the pages above wait in a heap.
+/// The walk makes a batch of runs at a time, which the iterator hands out;
+/// the last run of a batch waits for the next one, which may extend it.
 pub struct PageRuns<'d, 't> {
     devmem: &'d Devmem<'t>,
     /// The whole pages asked for.
     q: Range,
     /// The frames of the walk, outermost first.
     stack: Vec<Frame>,
-    /// Uniform runs of the batch being made.
-    uniform: Vec<PageRun>,
     /// Boundary pages found and not released yet, lowest first.
     special: BinaryHeap<Reverse<u64>>,
     /// The last boundary page released (a page found twice is one page).
@@ -288,31 +286,35 @@ impl PageRuns<'_, '_> {
             self.next_out = 0;
             self.out.extend(carry);
         }
+        // At least one step, whatever was carried.
+        let goal = self.out.len() + BATCH;
         let mut walking = true;
-        while self.uniform.len() < BATCH {
+        while keep || self.out.len() < goal {
             walking = self.step();
             if !walking {
                 break;
             }
         }
-        let ps = self.devmem.page_size();
-        for run in self.uniform.drain(..) {
-            release_specials_below(
-                &mut self.special,
-                &mut self.last_special,
-                run.range.start,
-                &mut self.out,
-                self.devmem,
-                ps,
-            );
-            push_run(&mut self.out, run.range, run.decision);
-        }
         if !walking {
             // The walk is over: the boundary pages left are above every
             // uniform run (pages start page-aligned, below u64::MAX).
-            release_specials_below(&mut self.special, &mut self.last_special, u64::MAX, &mut self.out, self.devmem, ps);
+            let dm = self.devmem;
+            release_specials_below(&mut self.special, &mut self.last_special, u64::MAX, &mut self.out, dm);
         }
         walking || (!keep && !self.out.is_empty())
+    }
+
+    /// Adds the uniform runs of the whole pages of `[a, b]` under chain
+    /// `ctx`, after the boundary pages below them.
+    fn emit(&mut self, ctx: Chain, a: u64, b: u64) {
+        let dm = self.devmem;
+        let (special, last, out) = (&mut self.special, &mut self.last_special, &mut self.out);
+        dm.emit_gap(ctx, a, b, |range, decision| {
+            if !special.is_empty() {
+                release_specials_below(special, last, range.start, out, dm);
+            }
+            push_run(out, range, decision);
+        });
     }
 
     /// One step of the walk: the next child of the innermost frame, or the
@@ -324,11 +326,11 @@ impl PageRuns<'_, '_> {
         let next = dm.tree.next_child(&mut f.children).filter(|c| c.range.start <= f.region.end);
         let Some(child) = next else {
             // Trailing gap of this frame.
-            if let Some(c) = f.cursor {
-                let (ctx, end) = (f.ctx, f.region.end);
-                dm.emit_gap(&mut self.uniform, ctx, c, end);
-            }
+            let (cursor, ctx, end) = (f.cursor, f.ctx, f.region.end);
             self.stack.pop();
+            if let Some(c) = cursor {
+                self.emit(ctx, c, end);
+            }
             return true;
         };
         let cr = child.range;
@@ -340,7 +342,7 @@ impl PageRuns<'_, '_> {
         f.cursor = cr.end.checked_add(1).filter(|&n| n <= f.region.end);
         let inner = Range::new(cr.start.max(f.region.start), cr.end.min(f.region.end));
         if let Some(c) = gap_from {
-            dm.emit_gap(&mut self.uniform, ctx, c, cr.start - 1);
+            self.emit(ctx, c, cr.start - 1);
         }
         // Pages holding an unaligned boundary of this resource.
         if cr.start & (ps - 1) != 0 && q.contains_addr(cr.start) {
@@ -351,13 +353,13 @@ impl PageRuns<'_, '_> {
         }
         let child_ctx = dm.extend(ctx, child.id, child.flags);
         if !child.has_children || dm.decided(&child_ctx) {
-            dm.emit_gap(&mut self.uniform, child_ctx, inner.start, inner.end);
+            self.emit(child_ctx, inner.start, inner.end);
         } else {
             match dm.frame(child.id, child_ctx, inner) {
                 Some(frame) => self.stack.push(frame),
                 // Handles just read from the tree are valid; should one
                 // not be, its pages keep the chain's decision.
-                None => dm.emit_gap(&mut self.uniform, child_ctx, inner.start, inner.end),
+                None => self.emit(child_ctx, inner.start, inner.end),
             }
         }
         true
@@ -372,8 +374,8 @@ fn release_specials_below(
     limit: u64,
     out: &mut Vec<PageRun>,
     dm: &Devmem<'_>,
-    ps: u64,
 ) {
+    let ps = dm.page_size();
     while let Some(&Reverse(sp)) = special.peek() {
         if sp >= limit {
             break;
@@ -398,7 +400,7 @@ impl Iterator for PageRuns<'_, '_> {
                 self.next_out += 1;
                 return Some(self.out[self.next_out - 1]);
             }
-            if done && self.uniform.is_empty() {
+            if done {
                 return None;
             }
             if !self.refill(false) {
