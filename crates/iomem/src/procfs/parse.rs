@@ -103,9 +103,11 @@ pub struct ParsedDump {
 
 /// Every resource line of a dump, in input order, as [`ParsedLine`]s.
 ///
-/// Stored in 8 bytes a line (a million-line dump is not a 32 MB side
+/// Stored in about a byte a line (a million-line dump is not a 32 MB side
 /// table): the resources of the lines are consecutive fresh slots of the
-/// parsed tree, so only the line number and the depth are kept per line.
+/// parsed tree, line numbers run on from one line to the next except where
+/// lines were left out (kept as jumps), and a depth fits in a byte except
+/// in pathological chains (kept aside).
 ///
 /// ```
 /// use iomem::procfs::{ParseOptions, parse_str};
@@ -122,85 +124,124 @@ pub struct ParsedDump {
 pub struct ParsedLines {
     /// The handle of the first line's resource.
     first: Option<ResourceId>,
-    /// Per line: the line number, and the depth with [`ANNOTATED`].
-    entries: Vec<(u32, u32)>,
+    /// Per line: the depth, or [`DEEP`] if it is in `deep`; with
+    /// [`ANNOTATED`].
+    depths: Vec<u8>,
+    /// `(line index, depth)` of the lines at depth [`DEEP`] or more, in
+    /// index order.
+    deep: Vec<(u32, u32)>,
+    /// `(line index, line number)` of the lines whose number is not the
+    /// previous line's plus one (the first line's always), in index order.
+    jumps: Vec<(u32, u32)>,
 }
 
-/// The depth word's bit for "flags from an annotation".
-const ANNOTATED: u32 = 1 << 31;
+/// The depth byte's bit for "flags from an annotation".
+const ANNOTATED: u8 = 0x80;
+/// The depth byte of a line whose depth is kept in [`ParsedLines::deep`].
+const DEEP: u8 = 0x7f;
 
 impl ParsedLines {
+    fn with_capacity(lines: usize) -> ParsedLines {
+        ParsedLines { first: None, depths: Vec::with_capacity(lines), deep: Vec::new(), jumps: Vec::new() }
+    }
+
     /// The number of resource lines.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.depths.len()
     }
 
     /// True if no line made it into the tree.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.depths.is_empty()
     }
 
     /// The `i`-th resource line (0-based, in input order).
     pub fn get(&self, i: usize) -> Option<ParsedLine> {
-        let &(line, depth) = self.entries.get(i)?;
-        Some(entry(self.first?, i, line, depth))
+        let byte = *self.depths.get(i)?;
+        let first = self.first?;
+        // i < len <= u32::MAX + 1 (see push).
+        let i = i as u32;
+        let j = self.jumps.partition_point(|&(k, _)| k <= i);
+        let (k, number) = self.jumps[j.checked_sub(1)?];
+        let depth = match byte & !ANNOTATED {
+            DEEP => {
+                let d = self.deep.binary_search_by_key(&i, |&(k, _)| k).ok()?;
+                self.deep[d].1
+            }
+            d => u32::from(d),
+        };
+        Some(ParsedLine {
+            line: number as usize + (i - k) as usize,
+            resource: first.offset(i),
+            depth: depth as usize,
+            annotated: byte & ANNOTATED != 0,
+        })
     }
 
     /// The lines in input order.
     pub fn iter(&self) -> ParsedLinesIter<'_> {
-        ParsedLinesIter { first: self.first, inner: self.entries.iter().enumerate() }
+        ParsedLinesIter { lines: self, front: 0, back: self.len() }
     }
 
-    /// Adds the next line. False if its number or depth do not fit the
+    /// Adds the next line. False if its number or position do not fit the
     /// compact form (more than 4 billion lines).
     fn push(&mut self, l: ParsedLine) -> bool {
-        let (Ok(line), Ok(depth)) = (u32::try_from(l.line), u32::try_from(l.depth)) else { return false };
-        if depth & ANNOTATED != 0 {
+        let (Ok(number), Ok(i), Ok(depth)) =
+            (u32::try_from(l.line), u32::try_from(self.depths.len()), u32::try_from(l.depth))
+        else {
             return false;
-        }
+        };
         let first = *self.first.get_or_insert(l.resource);
-        debug_assert_eq!(first.offset(self.entries.len() as u32), l.resource, "lines are consecutive fresh slots");
-        self.entries.push((line, depth | if l.annotated { ANNOTATED } else { 0 }));
+        debug_assert_eq!(first.offset(i), l.resource, "lines are consecutive fresh slots");
+        let runs_on = self.jumps.last().is_some_and(|&(k, n)| u64::from(n) + u64::from(i - k) == u64::from(number));
+        if !runs_on {
+            self.jumps.push((i, number));
+        }
+        let byte = match u8::try_from(depth) {
+            Ok(d) if d < DEEP => d,
+            _ => {
+                self.deep.push((i, depth));
+                DEEP
+            }
+        };
+        self.depths.push(byte | if l.annotated { ANNOTATED } else { 0 });
         true
-    }
-}
-
-/// The `i`-th line from its stored entry (`i` fits in u32: it is a slot
-/// offset).
-fn entry(first: ResourceId, i: usize, line: u32, depth: u32) -> ParsedLine {
-    ParsedLine {
-        line: line as usize,
-        resource: first.offset(i as u32),
-        depth: (depth & !ANNOTATED) as usize,
-        annotated: depth & ANNOTATED != 0,
     }
 }
 
 /// The iterator of [`ParsedLines::iter`].
 #[derive(Clone, Debug)]
 pub struct ParsedLinesIter<'a> {
-    /// The first line's resource (set whenever there is a line).
-    first: Option<ResourceId>,
-    inner: core::iter::Enumerate<core::slice::Iter<'a, (u32, u32)>>,
+    lines: &'a ParsedLines,
+    /// The lines not handed out yet: `front..back`.
+    front: usize,
+    back: usize,
 }
 
 impl Iterator for ParsedLinesIter<'_> {
     type Item = ParsedLine;
 
     fn next(&mut self) -> Option<ParsedLine> {
-        let (i, &(line, depth)) = self.inner.next()?;
-        Some(entry(self.first?, i, line, depth))
+        if self.front >= self.back {
+            return None;
+        }
+        self.front += 1;
+        self.lines.get(self.front - 1)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        let n = self.back - self.front;
+        (n, Some(n))
     }
 }
 
 impl DoubleEndedIterator for ParsedLinesIter<'_> {
     fn next_back(&mut self) -> Option<ParsedLine> {
-        let (i, &(line, depth)) = self.inner.next_back()?;
-        Some(entry(self.first?, i, line, depth))
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.lines.get(self.back)
     }
 }
 
@@ -503,7 +544,7 @@ impl Parser<'_> {
         tree.reserve_for_parse(line_count, parent_count, input.len());
         let root_range = tree.node(root).range();
         let root_flags = tree.node(root).flags;
-        let mut lines = ParsedLines { first: None, entries: Vec::with_capacity(line_count) };
+        let mut lines = ParsedLines::with_capacity(line_count);
         // stack[d] = the most recent line placed at depth d.
         let mut stack: Vec<Frame> = Vec::new();
         let mut root_frame = Frame { ix: root, line: 0, range: root_range, last_child: None };
@@ -690,6 +731,41 @@ fn check_place(range: Range, parent: &Frame) -> Result<(), Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The compact line table gives back every line as pushed: numbers
+        /// with gaps, depths past a byte, annotations; in both directions.
+        #[test]
+        fn parsed_lines_give_back_what_was_pushed(
+            steps in prop::collection::vec((0usize..4, prop_oneof![0usize..8, 100usize..300, Just(40_000)], any::<bool>()), 0..200),
+        ) {
+            // Handles by arithmetic: the table never asks the tree.
+            let first = crate::tree::ResourceTree::default().handle(0);
+            let mut lines = ParsedLines::default();
+            let mut want = Vec::new();
+            let mut number = 0;
+            for (i, &(gap, depth, annotated)) in steps.iter().enumerate() {
+                number += 1 + gap;
+                let l = ParsedLine { line: number, resource: first.offset(i as u32), depth, annotated };
+                prop_assert!(lines.push(l));
+                want.push(l);
+            }
+            prop_assert_eq!(lines.len(), want.len());
+            prop_assert_eq!(lines.iter().collect::<Vec<_>>(), want.clone());
+            let mut back: Vec<_> = lines.iter().rev().collect();
+            back.reverse();
+            prop_assert_eq!(back, want.clone());
+            for (i, l) in want.iter().enumerate() {
+                prop_assert_eq!(lines.get(i), Some(*l));
+            }
+            prop_assert_eq!(lines.get(want.len()), None);
+            // A plain dump costs a byte a line and one jump.
+            if steps.iter().all(|&(gap, depth, _)| gap == 0 && depth < 8) {
+                prop_assert!(lines.jumps.len() <= 1 && lines.deep.is_empty());
+            }
+        }
+    }
 
     #[test]
     fn newline_search_is_a_plain_search() {
