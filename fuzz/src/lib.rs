@@ -258,7 +258,7 @@ pub fn infer_flags(data: &[u8]) {
         assert_eq!(v.flags, inf.flags, "flags written into the tree differ from the map ({})", inf.rule);
         assert_eq!(v.desc, inf.desc, "descriptor written into the tree differs from the map ({})", inf.rule);
         assert_eq!(map.get(id), Some(inf), "InferenceMap::get does not find the entry");
-        assert!(!inf.rule.is_empty(), "an inference without a rule id");
+        assert_ne!(inf.rule, iomem::infer::InferRule::Annotated, "a name rule decided a plain tree");
         assert_eq!(
             inf.flags.type_bits(),
             root_type,

@@ -147,7 +147,7 @@ impl<'a> Iterator for Rows<'a> {
                 desc: info.map_or(view.desc, |i| i.desc),
                 assumed: info.map_or(Flags::empty(), |i| i.assumed()),
                 desc_assumed: info.is_some_and(|i| !i.desc_known),
-                rule: info.map_or("", |i| i.rule),
+                rule: info.map_or("", |i| i.rule.id()),
                 exclusive,
                 verdicts: self.verdicts.map(|v| v.of(view.range.start, view.range.end)),
             });

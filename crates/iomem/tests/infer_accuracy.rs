@@ -100,7 +100,7 @@ fn inference_matches_the_real_kernels_flags_on_every_recorded_resource() {
             whole.total += 1;
             whole.right += usize::from(wrong.is_empty() && inf.desc == t.desc);
             certain_resources += usize::from(inf.is_certain());
-            let r = rules.entry(inf.rule).or_default();
+            let r = rules.entry(inf.rule.id()).or_default();
             r.0 += 1;
             r.1 += usize::from(inf.is_certain());
             r.2 |= inf.assumed().bits();
@@ -207,7 +207,9 @@ fn the_arm64_recordings_are_inferred_as_their_devmem_outcomes_imply() {
                     assert_eq!(inf.flags, Flags::SYSTEM_RAM, "{label}: arm64 image resources carry no BUSY");
                     assert!(inf.is_certain());
                 }
-                "reserved" => assert_eq!((inf.rule, inf.flags.bits()), ("memblock-reserved", 0x8000_0200), "{label}"),
+                "reserved" => {
+                    assert_eq!((inf.rule.id(), inf.flags.bits()), ("memblock-reserved", 0x8000_0200), "{label}")
+                }
                 _ => {}
             }
             // The unclaimed BAR at 0x10000000 maps: not busy.
@@ -270,7 +272,7 @@ impl Inferred {
 }
 
 fn check(inf: &Inference, rule: &str, flags: u32, desc: Desc) {
-    assert_eq!((inf.rule, inf.flags.bits(), inf.desc), (rule, flags, desc), "{inf:?}");
+    assert_eq!((inf.rule.id(), inf.flags.bits(), inf.desc), (rule, flags, desc), "{inf:?}");
 }
 
 #[test]
@@ -287,7 +289,7 @@ fn every_real_dump_is_inferred_without_panicking_and_every_resource_gets_a_rule(
             assert_eq!(map.len(), dump.lines.len(), "{file}");
             for l in &dump.lines {
                 let inf = map.get(l.resource).unwrap_or_else(|| panic!("{file}: line {} has no inference", l.line));
-                assert!(!inf.rule.is_empty(), "{file}");
+                assert_ne!(inf.rule, iomem::infer::InferRule::Annotated, "{file}: a plain dump");
                 // Assumed bits are a subset of the meaningful ones, and the
                 // type is always known.
                 assert!(Inference::MEANINGFUL.contains(inf.assumed()), "{file}");
@@ -579,7 +581,7 @@ fn annotated_trees_are_certain_and_equal_the_truth() {
     assert_eq!(map.len(), d.lines.len());
     for (id, inf) in map.iter() {
         let v = d.tree.get(id).unwrap();
-        assert_eq!((inf.flags, inf.desc, inf.rule), (v.flags, v.desc, "annotated"));
+        assert_eq!((inf.flags, inf.desc, inf.rule.id()), (v.flags, v.desc, "annotated"));
         assert!(inf.is_certain() && inf.assumed().is_empty());
     }
     // A handle of another tree is not in the map.

@@ -95,6 +95,7 @@
 //! `System RAM (kmem)` child decides).
 
 mod names;
+mod rule_ids;
 mod rules;
 mod snapshot;
 
@@ -103,6 +104,7 @@ use alloc::vec::Vec;
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelVersion;
 use crate::tree::{ResourceId, ResourceTree};
+pub use rule_ids::InferRule;
 use snapshot::Snapshot;
 
 /// The architecture the dump comes from (a hint).
@@ -141,7 +143,7 @@ pub struct Inference {
     /// Whether the descriptor is certain.
     pub desc_known: bool,
     /// Stable id of the rule that decided (see the module docs).
-    pub rule: &'static str,
+    pub rule: InferRule,
 }
 
 impl Inference {
@@ -160,7 +162,7 @@ impl Inference {
     }
 
     /// An inference where everything is certain (an annotated dump).
-    pub const fn certain(flags: Flags, desc: Desc, rule: &'static str) -> Inference {
+    pub const fn certain(flags: Flags, desc: Desc, rule: InferRule) -> Inference {
         Inference { flags, desc, known: Self::MEANINGFUL, desc_known: true, rule }
     }
 }
@@ -236,7 +238,7 @@ pub fn annotated(tree: &ResourceTree, root: ResourceId) -> InferenceMap {
     while let Some((ix, _)) = pre.next_ix() {
         let (flags, desc) = tree.flags_desc(ix);
         ids.push(tree.handle(ix));
-        infs.push(Inference::certain(flags, desc, "annotated"));
+        infs.push(Inference::certain(flags, desc, InferRule::Annotated));
     }
     InferenceMap::new(ids, infs)
 }

@@ -12,7 +12,7 @@ use super::names::{
     is_pci_bus, is_pnp, is_x86_legacy_port, is_x86_rom, numbered, numbered_pair,
 };
 use super::snapshot::{Node, Snapshot};
-use super::{Arch, InferHints, Inference};
+use super::{Arch, InferHints, InferRule, InferRule as R, Inference};
 use crate::flags::{Desc, Flags};
 use crate::profile::KernelVersion;
 
@@ -99,7 +99,7 @@ impl Ctx {
 /// Construction helpers (private to the rules).
 impl Inference {
     /// A rule whose every bit and descriptor is certain (refined below).
-    fn rule(rule: &'static str, flags: Flags, desc: Desc) -> Inference {
+    fn rule(rule: InferRule, flags: Flags, desc: Desc) -> Inference {
         Inference::certain(flags, desc, rule)
     }
 
@@ -185,7 +185,7 @@ impl<'t> Place<'_, 't> {
         self.node.parent().map(|p| (self.snap.node(p), &self.done[p]))
     }
 
-    fn parent_rule(&self) -> Option<&'static str> {
+    fn parent_rule(&self) -> Option<InferRule> {
         self.parent().map(|(_, inf)| inf.rule)
     }
 
@@ -215,7 +215,7 @@ impl<'t> Place<'_, 't> {
     /// type and extended type plus BUSY, and the parent's descriptor. Below
     /// a busy parent the claim must predate it (the parent was inserted
     /// above it later), so the root's type and desc NONE are assumed.
-    fn claim(&self, rule: &'static str) -> Inference {
+    fn claim(&self, rule: InferRule) -> Inference {
         match self.parent() {
             Some((_, p)) if !p.is_busy() => {
                 let flags = Flags::from_bits_retain(p.flags.type_bits() | p.flags.ext_type_bits()) | BUSY;
@@ -230,7 +230,7 @@ impl<'t> Place<'_, 't> {
 
     /// A resource whose children are claims: not busy (certain when a child
     /// is a certain claim), descriptor NONE (inserted, not requested).
-    fn container(&self, rule: &'static str) -> Inference {
+    fn container(&self, rule: InferRule) -> Inference {
         Inference::rule(rule, self.ctx.root_type(), Desc::NONE)
             .assume(ALL_BUT_TYPE)
             .assume_desc()
@@ -256,20 +256,20 @@ impl<'t> Place<'_, 't> {
         let inf = if name == "System RAM" {
             // Boot RAM and add_memory() RAM alike; only hot-added RAM could
             // be mergeable.
-            Inference::rule("system-ram", SYSTEM_RAM | BUSY, Desc::NONE).assume(Flags::SYSRAM_MERGEABLE)
+            Inference::rule(R::SystemRam, SYSTEM_RAM | BUSY, Desc::NONE).assume(Flags::SYSRAM_MERGEABLE)
         } else if let Some(driver) = name.strip_prefix("System RAM (").and_then(|r| r.strip_suffix(')')) {
             self.driver_managed_ram(driver)
         } else if name.starts_with("Crash kernel") {
-            Inference::rule("crash-kernel", SYSTEM_RAM | BUSY, Desc::CRASH_KERNEL)
+            Inference::rule(R::CrashKernel, SYSTEM_RAM | BUSY, Desc::CRASH_KERNEL)
         } else if is_kernel_image(name) {
             if ctx.arm64() {
                 // arm64 registers the image as System RAM without BUSY.
-                Inference::rule("kernel-image", SYSTEM_RAM, Desc::NONE)
+                Inference::rule(R::KernelImage, SYSTEM_RAM, Desc::NONE)
             } else {
-                Inference::rule("kernel-image", SYSTEM_RAM | BUSY, Desc::NONE).assume_if(!ctx.x86(), BUSY)
+                Inference::rule(R::KernelImage, SYSTEM_RAM | BUSY, Desc::NONE).assume_if(!ctx.x86(), BUSY)
             }
         } else if name == "Memmap Alloc" {
-            Inference::rule("memmap-alloc", SYSTEM_RAM | BUSY, Desc::RESERVED)
+            Inference::rule(R::MemmapAlloc, SYSTEM_RAM | BUSY, Desc::RESERVED)
         } else if name == "reserved" {
             self.lower_case_reserved()
         } else {
@@ -281,9 +281,9 @@ impl<'t> Place<'_, 't> {
     /// `System RAM (<driver>)`: hot-added, driver-managed RAM (§8).
     fn driver_managed_ram(&self, driver: &str) -> Inference {
         let (rule, mergeable, merge_known) = match driver {
-            "virtio_mem" => ("virtio-mem-ram", true, true),
-            "kmem" => ("kmem-ram", false, true),
-            _ => ("driver-managed-ram", false, false),
+            "virtio_mem" => (R::VirtioMemRam, true, true),
+            "kmem" => (R::KmemRam, false, true),
+            _ => (R::DriverManagedRam, false, false),
         };
         let (desc, desc_known) = self.parent().map_or((Desc::NONE, true), |(_, p)| (p.desc, p.desc_known));
         let marker_bits = Flags::SYSRAM_DRIVER_MANAGED | Flags::SYSRAM_MERGEABLE | OLD_DRIVER_MANAGED;
@@ -311,16 +311,16 @@ impl<'t> Place<'_, 't> {
             // Before v4.12 e820 called its reserved ranges "reserved", and
             // had no descriptor for them yet.
             let low = self.start() < MIB;
-            let rule = if low { "e820-reserved-old-low" } else { "e820-reserved-old-high" };
+            let rule = if low { R::E820ReservedOldLow } else { R::E820ReservedOldHigh };
             return Inference::rule(rule, if low { MEM | BUSY } else { MEM }, Desc::NONE);
         }
-        let below_ram = self.parent_rule() == Some("system-ram");
+        let below_ram = self.parent_rule() == Some(R::SystemRam);
         let inf = if below_ram || self.node.parent().is_some() {
             // reserve_region_with_split(System RAM, ..., "reserved"), §5.10.
-            Inference::rule("memblock-reserved", MEM | BUSY, Desc::NONE)
+            Inference::rule(R::MemblockReserved, MEM | BUSY, Desc::NONE)
         } else {
             // A no-map memblock region: plain MEM, not busy.
-            Inference::rule("memblock-nomap", MEM, Desc::NONE).assume_desc()
+            Inference::rule(R::MemblockNomap, MEM, Desc::NONE).assume_desc()
         };
         inf.assume_if(!ctx.arm64(), ALL_BUT_TYPE).assume_desc_if(!ctx.arm64())
     }
@@ -335,39 +335,39 @@ impl<'t> Place<'_, 't> {
         let inf = match name {
             "Reserved" if ctx.x86() || ctx.arch.is_none() => {
                 // e820 do_mark_busy: busy below 1 MiB, not above (§13.1).
-                let rule = if low { "e820-reserved-low" } else { "e820-reserved-high" };
+                let rule = if low { R::E820ReservedLow } else { R::E820ReservedHigh };
                 x86_only(Inference::rule(rule, if low { MEM | BUSY } else { MEM }, Desc::RESERVED))
                     .assume_desc_if(ctx.since(5, 0) != Some(true))
             }
             // riscv/loongarch spell no-map memblock ranges "Reserved".
-            "Reserved" => Inference::rule("memblock-nomap", MEM, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc(),
-            "ACPI Tables" => x86_only(Inference::rule("e820-acpi", MEM | BUSY, Desc::ACPI_TABLES)),
-            "ACPI Non-volatile Storage" => x86_only(Inference::rule("e820-nvs", MEM | BUSY, Desc::ACPI_NV_STORAGE)),
-            "Unusable memory" => x86_only(Inference::rule("e820-unusable", MEM | BUSY, Desc::NONE)),
+            "Reserved" => Inference::rule(R::MemblockNomap, MEM, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc(),
+            "ACPI Tables" => x86_only(Inference::rule(R::E820Acpi, MEM | BUSY, Desc::ACPI_TABLES)),
+            "ACPI Non-volatile Storage" => x86_only(Inference::rule(R::E820Nvs, MEM | BUSY, Desc::ACPI_NV_STORAGE)),
+            "Unusable memory" => x86_only(Inference::rule(R::E820Unusable, MEM | BUSY, Desc::NONE)),
             "Persistent Memory (legacy)" => x86_only(Inference::rule(
-                "e820-pram",
+                R::E820Pram,
                 if low { MEM | BUSY } else { MEM },
                 Desc::PERSISTENT_MEMORY_LEGACY,
             )),
             // e820 type 7 or an ACPI NFIT range (any architecture): never busy.
-            "Persistent Memory" => Inference::rule("pmem", MEM, Desc::PERSISTENT_MEMORY),
+            "Persistent Memory" => Inference::rule(R::Pmem, MEM, Desc::PERSISTENT_MEMORY),
             // e820 or EFI soft-reserved memory (any architecture).
-            "Soft Reserved" => Inference::rule("soft-reserved", MEM, Desc::SOFT_RESERVED),
-            "RAM buffer" => x86_only(Inference::rule("ram-buffer", MEM | BUSY, Desc::NONE)),
-            "Video RAM area" => x86_only(Inference::rule("x86-video-ram", MEM | BUSY, Desc::NONE)),
-            "Local APIC" => x86_only(Inference::rule("x86-lapic", MEM | BUSY, Desc::NONE)),
+            "Soft Reserved" => Inference::rule(R::SoftReserved, MEM, Desc::SOFT_RESERVED),
+            "RAM buffer" => x86_only(Inference::rule(R::RamBuffer, MEM | BUSY, Desc::NONE)),
+            "Video RAM area" => x86_only(Inference::rule(R::X86VideoRam, MEM | BUSY, Desc::NONE)),
+            "Local APIC" => x86_only(Inference::rule(R::X86Lapic, MEM | BUSY, Desc::NONE)),
             "Graphics Stolen Memory" => {
                 // Inserted by x86 early quirks (not busy); i915 may have
                 // requested it instead on some kernels.
-                Inference::rule("x86-stolen-memory", MEM, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc()
+                Inference::rule(R::X86StolenMemory, MEM, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc()
             }
-            _ if is_x86_rom(name) => x86_only(Inference::rule("x86-rom", MEM | Flags::READONLY | BUSY, Desc::NONE)),
-            _ if numbered(name, "IOAPIC ") => x86_only(Inference::rule("x86-ioapic", MEM | BUSY, Desc::NONE)),
-            _ if numbered(name, "HPET ") => x86_only(Inference::rule("x86-hpet", MEM, Desc::NONE)),
-            _ if name.starts_with("PCI MMCONFIG") => x86_only(Inference::rule("pci-mmconfig", MEM | BUSY, Desc::NONE)),
+            _ if is_x86_rom(name) => x86_only(Inference::rule(R::X86Rom, MEM | Flags::READONLY | BUSY, Desc::NONE)),
+            _ if numbered(name, "IOAPIC ") => x86_only(Inference::rule(R::X86Ioapic, MEM | BUSY, Desc::NONE)),
+            _ if numbered(name, "HPET ") => x86_only(Inference::rule(R::X86Hpet, MEM, Desc::NONE)),
+            _ if name.starts_with("PCI MMCONFIG") => x86_only(Inference::rule(R::PciMmconfig, MEM | BUSY, Desc::NONE)),
             // x86 (newer name of MMCONFIG) and the generic ECAM host driver.
             _ if name == "PCI ECAM" || name.starts_with("PCI ECAM ") => {
-                Inference::rule("pci-ecam", MEM | BUSY, Desc::NONE)
+                Inference::rule(R::PciEcam, MEM | BUSY, Desc::NONE)
             }
             _ => return None,
         };
@@ -377,15 +377,15 @@ impl<'t> Place<'_, 't> {
     /// Fixed names of platform drivers.
     fn platform(&self, name: &str) -> Option<Inference> {
         let inf = if numbered(name, "dmar") {
-            Inference::rule("x86-iommu", MEM | BUSY, Desc::NONE).assume_if(!self.ctx.x86(), ALL_BUT_TYPE)
+            Inference::rule(R::X86Iommu, MEM | BUSY, Desc::NONE).assume_if(!self.ctx.x86(), ALL_BUT_TYPE)
         } else if matches!(name, "amd_iommu" | "IOMMU") {
-            Inference::rule("iommu", MEM | BUSY, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc()
+            Inference::rule(R::Iommu, MEM | BUSY, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc()
         } else if is_guid(name) {
             // Hyper-V VMBus MMIO: request_mem_region_exclusive.
-            Inference::rule("vmbus-mmio", MEM | BUSY | Flags::EXCLUSIVE, Desc::NONE)
+            Inference::rule(R::VmbusMmio, MEM | BUSY | Flags::EXCLUSIVE, Desc::NONE)
         } else if is_pnp(name) {
             // The PnP system driver clears BUSY on its own claims (§5.11).
-            let claim = self.claim("pnp-system");
+            let claim = self.claim(R::PnpSystem);
             Inference { flags: claim.flags - BUSY, ..claim }
         } else {
             return None;
@@ -399,23 +399,23 @@ impl<'t> Place<'_, 't> {
         let inf = if numbered(name, "virtio") {
             return self.virtio_mem_device();
         } else if numbered(name, "hmem.") {
-            Inference::rule("hmem-device", MEM, Desc::SOFT_RESERVED).assume_desc_if(ctx.since(6, 0) != Some(true))
+            Inference::rule(R::HmemDevice, MEM, Desc::SOFT_RESERVED).assume_desc_if(ctx.since(6, 0) != Some(true))
         } else if numbered(name, "CXL Window ") {
-            Inference::rule("cxl-window", MEM, Desc::CXL)
-        } else if numbered(name, "region") && self.parent_rule() == Some("cxl-window") {
-            Inference::rule("cxl-region", MEM, Desc::NONE).assume_desc().assume_if(!self.has_children(), BUSY)
+            Inference::rule(R::CxlWindow, MEM, Desc::CXL)
+        } else if numbered(name, "region") && self.parent_rule() == Some(R::CxlWindow) {
+            Inference::rule(R::CxlRegion, MEM, Desc::NONE).assume_desc().assume_if(!self.has_children(), BUSY)
         } else if numbered_pair(name, "dax") {
             if self.children().any(|c| c.name().starts_with("System RAM (")) {
                 // dax/kmem: requested, then flags set to SYSTEM_RAM (BUSY
                 // cleared) so that the memory can be added inside.
                 let (desc, desc_known) = self.parent().map_or((Desc::NONE, true), |(_, p)| (p.desc, p.desc_known));
-                Inference::rule("dax-kmem", SYSTEM_RAM, desc).assume(ALL_BUT_TYPE - BUSY).assume_desc_if(!desc_known)
+                Inference::rule(R::DaxKmem, SYSTEM_RAM, desc).assume(ALL_BUT_TYPE - BUSY).assume_desc_if(!desc_known)
             } else {
                 // device-dax claims its range (busy) unless kmem took it.
-                self.claim("dax-device").assume(ALL_BUT_TYPE)
+                self.claim(R::DaxDevice).assume(ALL_BUT_TYPE)
             }
         } else if numbered_pair(name, "namespace") {
-            self.claim("pmem-namespace")
+            self.claim(R::PmemNamespace)
         } else {
             return None;
         };
@@ -443,7 +443,7 @@ impl<'t> Place<'_, 't> {
         };
         if self.children().any(|c| c.name() == "System RAM (virtio_mem)") {
             return Some(
-                Inference::rule("virtio-mem-device", flags, desc)
+                Inference::rule(R::VirtioMemDevice, flags, desc)
                     .assume_if(exclusive.is_none(), Flags::EXCLUSIVE)
                     .assume_desc_if(!desc_known),
             );
@@ -453,30 +453,30 @@ impl<'t> Place<'_, 't> {
         let r = self.node.range();
         let aligned = r.start % MIB == 0 && r.len() % u128::from(MIB) == 0 && !r.is_empty();
         (!self.has_children() && aligned)
-            .then(|| Inference::rule("virtio-mem-device-empty", flags, desc).assume(ALL_BUT_TYPE).assume_desc())
+            .then(|| Inference::rule(R::VirtioMemDeviceEmpty, flags, desc).assume(ALL_BUT_TYPE).assume_desc())
     }
 
     /// PCI windows, BARs and the claims inside BARs.
     fn pci(&self, name: &str) -> Option<Inference> {
         let ctx = self.ctx;
         let parent_rule = self.parent_rule();
-        let in_window = matches!(parent_rule, Some("pci-host-window" | "pci-dt-host-window" | "pci-bridge-window"));
+        let in_window = matches!(parent_rule, Some(R::PciHostWindow | R::PciDtHostWindow | R::PciBridgeWindow));
         let inf = if is_pci_bus(name) {
             if in_window || is_old_pci_bus(name) {
                 self.bridge_window()
             } else {
                 // ACPI _CRS host bridge window (x86): MEM|WINDOW, writeable.
-                Inference::rule("pci-host-window", MEM | Flags::WINDOW | Flags::from_bits_retain(0x01), Desc::NONE)
+                Inference::rule(R::PciHostWindow, MEM | Flags::WINDOW | Flags::from_bits_retain(0x01), Desc::NONE)
                     .assume(Flags::PREFETCH | Flags::MEM_64 | Flags::BITS)
                     .assume_if(!ctx.x86(), Flags::WINDOW)
             }
-        } else if parent_rule == Some("pci-bar") {
+        } else if parent_rule == Some(R::PciBar) {
             self.bar_claim(name)
         } else if is_bdf(name) {
             self.bar()
         } else if is_device_tree_node(name) && self.children().any(|c| is_bdf(c.name()) || is_pci_bus(c.name())) {
             // A device-tree host bridge window (`pcie@10000000`), §13.2.
-            Inference::rule("pci-dt-host-window", MEM, Desc::NONE)
+            Inference::rule(R::PciDtHostWindow, MEM, Desc::NONE)
                 .assume(Flags::WINDOW | Flags::PREFETCH | Flags::MEM_64 | Flags::BITS)
         } else {
             return None;
@@ -489,7 +489,7 @@ impl<'t> Place<'_, 't> {
     fn bridge_window(&self) -> Inference {
         let high = self.node.range().end >= GIB4;
         let flags = if high { MEM | Flags::PREFETCH | Flags::MEM_64 | Flags::from_bits_retain(0x01) } else { MEM };
-        Inference::rule("pci-bridge-window", flags, Desc::NONE)
+        Inference::rule(R::PciBridgeWindow, flags, Desc::NONE)
             .assume(Flags::WINDOW | Flags::PREFETCH | Flags::MEM_64 | Flags::BITS)
     }
 
@@ -515,7 +515,7 @@ impl<'t> Place<'_, 't> {
         if mem64 {
             flags |= Flags::MEM_64 | Flags::from_bits_retain(0x04);
         }
-        Inference::rule("pci-bar", flags, Desc::NONE)
+        Inference::rule(R::PciBar, flags, Desc::NONE)
             .assume(Flags::PREFETCH | Flags::MEM_64 | Flags::READONLY | Flags::BITS)
             // A 32-bit BAR cannot hold an address above 4 GiB.
             .with_known_if(high, Flags::MEM_64 | Flags::from_bits_retain(0x04))
@@ -525,11 +525,11 @@ impl<'t> Place<'_, 't> {
     /// platform-device resource of an MFD whose own children are claims.
     fn bar_claim(&self, name: &str) -> Inference {
         if self.has_children() {
-            return self.container("container");
+            return self.container(R::Container);
         }
         let bar_name = self.parent().map_or("", |(p, _)| p.name());
         let known = KNOWN_PCI_DRIVERS.iter().find(|(d, _)| *d == name);
-        let claim = self.claim("pci-driver-claim");
+        let claim = self.claim(R::PciDriverClaim);
         match known {
             Some(&(_, true)) => Inference { flags: claim.flags | Flags::EXCLUSIVE, ..claim },
             Some(_) => claim,
@@ -543,30 +543,30 @@ impl<'t> Place<'_, 't> {
     fn devices(&self, name: &str) -> Inference {
         if let Some((p, pinf)) = self.parent() {
             if is_devm_claim_of(name, p.name()) {
-                return self.claim("devm-claim");
+                return self.claim(R::DevmClaim);
             }
             if name == p.name() && !self.has_children() {
-                return self.claim("same-name-claim").assume(CLAIM_UNKNOWNS);
+                return self.claim(R::SameNameClaim).assume(CLAIM_UNKNOWNS);
             }
-            if is_acpi_device(name) && pinf.rule == "x86-hpet" {
-                return Inference::rule("hpet-acpi-device", MEM, Desc::NONE);
+            if is_acpi_device(name) && pinf.rule == R::X86Hpet {
+                return Inference::rule(R::HpetAcpiDevice, MEM, Desc::NONE);
             }
         }
         if is_acpi_device(name) || is_device_tree_node(name) {
             // Platform-device resources are inserted, not requested: not
             // busy; a driver's claim shows as a child.
-            let rule = if is_acpi_device(name) { "acpi-device" } else { "platform-device" };
+            let rule = if is_acpi_device(name) { R::AcpiDevice } else { R::PlatformDevice };
             return Inference::rule(rule, MEM, Desc::NONE)
                 .assume(ALL_BUT_TYPE)
                 .assume_desc()
                 .with_busy_known(self.has_certain_claim_child());
         }
         if self.has_children() {
-            return self.container("container");
+            return self.container(R::Container);
         }
         match self.parent() {
-            Some((_, p)) if !p.is_busy() => self.claim("claim").assume(CLAIM_UNKNOWNS),
-            _ => Inference::rule("unknown", MEM | BUSY, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc(),
+            Some((_, p)) if !p.is_busy() => self.claim(R::Claim).assume(CLAIM_UNKNOWNS),
+            _ => Inference::rule(R::Unknown, MEM | BUSY, Desc::NONE).assume(ALL_BUT_TYPE).assume_desc(),
         }
     }
 
@@ -577,39 +577,39 @@ impl<'t> Place<'_, 't> {
         let ctx = self.ctx;
         let parent_rule = self.parent_rule();
         if is_pci_bus(name) {
-            let in_window = matches!(parent_rule, Some("pci-host-window" | "pci-bridge-window"));
+            let in_window = matches!(parent_rule, Some(R::PciHostWindow | R::PciBridgeWindow));
             return if in_window || is_old_pci_bus(name) {
-                Inference::rule("pci-bridge-window", IO, Desc::NONE).assume(Flags::WINDOW | Flags::BITS)
+                Inference::rule(R::PciBridgeWindow, IO, Desc::NONE).assume(Flags::WINDOW | Flags::BITS)
             } else {
-                Inference::rule("pci-host-window", IO | Flags::WINDOW, Desc::NONE)
+                Inference::rule(R::PciHostWindow, IO | Flags::WINDOW, Desc::NONE)
                     .assume(Flags::BITS)
                     .assume_if(!ctx.x86(), Flags::WINDOW)
             };
         }
-        if parent_rule == Some("pci-bar") {
+        if parent_rule == Some(R::PciBar) {
             let known = KNOWN_PCI_DRIVERS.iter().any(|(d, _)| *d == name);
-            return self.claim("pci-driver-claim").assume_if(!known, BUSY);
+            return self.claim(R::PciDriverClaim).assume_if(!known, BUSY);
         }
         if is_bdf(name) {
             // An I/O BAR: bit 0 of the register (I/O space) in the low byte.
-            return Inference::rule("pci-bar", IO | Flags::SIZEALIGN | Flags::from_bits_retain(0x01), Desc::NONE);
+            return Inference::rule(R::PciBar, IO | Flags::SIZEALIGN | Flags::from_bits_retain(0x01), Desc::NONE);
         }
         if is_pnp(name) {
-            let claim = self.claim("pnp-system");
+            let claim = self.claim(R::PnpSystem);
             return Inference { flags: claim.flags - BUSY, ..claim };
         }
         if is_x86_legacy_port(name) {
-            return Inference::rule("x86-legacy-ports", IO | BUSY, Desc::NONE).assume_if(!ctx.x86(), ALL_BUT_TYPE);
+            return Inference::rule(R::X86LegacyPorts, IO | BUSY, Desc::NONE).assume_if(!ctx.x86(), ALL_BUT_TYPE);
         }
         if name.starts_with("PCI conf") {
-            return Inference::rule("pci-conf", IO | BUSY, Desc::NONE).assume_if(!ctx.x86(), ALL_BUT_TYPE);
+            return Inference::rule(R::PciConf, IO | BUSY, Desc::NONE).assume_if(!ctx.x86(), ALL_BUT_TYPE);
         }
         if self.has_children() {
-            return Inference::rule("port-container", IO, Desc::NONE)
+            return Inference::rule(R::PortContainer, IO, Desc::NONE)
                 .assume(ALL_BUT_TYPE)
                 .with_busy_known(self.has_certain_claim_child());
         }
-        self.claim("port-claim").assume(CLAIM_UNKNOWNS)
+        self.claim(R::PortClaim).assume(CLAIM_UNKNOWNS)
     }
 }
 
