@@ -261,7 +261,7 @@ pub struct PageRuns<'d, 't> {
     next_out: usize,
 }
 
-/// Uniform runs per batch: enough that a batch's fixed costs vanish, few
+/// Runs per batch: enough that a batch's fixed costs vanish, few
 /// enough that a batch stays in the cache.
 const BATCH: usize = 256;
 
