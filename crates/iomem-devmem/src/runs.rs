@@ -75,7 +75,7 @@ impl<'t> Devmem<'t> {
         let ps = self.page_size();
         let mut runs = PageRuns {
             devmem: self,
-            q: Range::new(0, 0),
+            pages: None,
             stack: Vec::new(),
             special: BinaryHeap::new(),
             last_special: None,
@@ -86,7 +86,7 @@ impl<'t> Devmem<'t> {
             return runs;
         }
         let q = Range::new(self.page_of(range.start), self.page_of(range.end).wrapping_add(ps - 1));
-        runs.q = q;
+        runs.pages = Some(q);
         if q.end == u64::MAX {
             runs.special.push(Reverse(u64::MAX - (ps - 1)));
         }
@@ -247,8 +247,8 @@ fn push_run(out: &mut Vec<PageRun>, range: Range, decision: PageDecision) {
 /// the last run of a batch waits for the next one, which may extend it.
 pub struct PageRuns<'d, 't> {
     devmem: &'d Devmem<'t>,
-    /// The whole pages asked for.
-    q: Range,
+    /// The whole pages asked for (`None` for an empty range).
+    pages: Option<Range>,
     /// The frames of the walk, outermost first.
     stack: Vec<Frame>,
     /// Boundary pages found and not released yet, lowest first.
@@ -268,7 +268,7 @@ const BATCH: usize = 256;
 impl core::fmt::Debug for PageRuns<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PageRuns")
-            .field("q", &self.q)
+            .field("pages", &self.pages)
             .field("depth", &self.stack.len())
             .field("boundary_pages_pending", &self.special.len())
             .finish_non_exhaustive()
@@ -276,6 +276,12 @@ impl core::fmt::Debug for PageRuns<'_, '_> {
 }
 
 impl PageRuns<'_, '_> {
+    /// The whole pages the runs cover (every page holding a byte of the
+    /// range asked for); `None` for an empty range.
+    pub fn pages(&self) -> Option<Range> {
+        self.pages
+    }
+
     /// Makes the next batch of runs in `out`, after the run that may still
     /// grow (or, if `keep`, after every run made so far). False once there
     /// is nothing more to make.
@@ -321,8 +327,8 @@ impl PageRuns<'_, '_> {
     /// end of that frame. False once the walk is over.
     fn step(&mut self) -> bool {
         let dm = self.devmem;
-        let (ps, q) = (dm.page_size(), self.q);
-        let Some(f) = self.stack.last_mut() else { return false };
+        let ps = dm.page_size();
+        let (Some(q), Some(f)) = (self.pages, self.stack.last_mut()) else { return false };
         let next = dm.tree.next_child(&mut f.children).filter(|c| c.range.start <= f.region.end);
         let Some(child) = next else {
             // Trailing gap of this frame.

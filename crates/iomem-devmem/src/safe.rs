@@ -264,14 +264,9 @@ impl<'t> Devmem<'t> {
     /// [`Self::access_runs`], one run at a time: a caller that prints the
     /// runs of a range holding a million resources keeps one in memory.
     pub fn access_runs_iter(&self, range: Range, mode: OpenMode) -> AccessRuns<'_, 't> {
-        // The page runs cover exactly the pages holding a byte of `range`.
-        let ps = self.page_size();
-        let breaks = if range.is_empty() {
-            Vec::new()
-        } else {
-            self.access_breaks(Range::new(self.page_of(range.start), self.page_of(range.end).wrapping_add(ps - 1)))
-        };
         let runs = self.page_runs_iter(range);
+        // The page runs cover exactly these pages.
+        let breaks = runs.pages().map_or_else(Vec::new, |q| self.access_breaks(q));
         AccessRuns { devmem: self, mode, runs, breaks, bi: 0, at: None, pending: None }
     }
 

@@ -284,6 +284,9 @@ fn many_runs_cross_batches_exactly() {
         let fast = d.page_runs(q);
         assert!(fast.len() > 2000, "{} runs: too few to cross batches", fast.len());
         assert_eq!(fast, d.page_runs_slow(q), "{arch:?}");
+        assert_eq!(d.page_runs_iter(q).pages(), Some(q));
+        assert_eq!(d.page_runs_iter(Range::new(0x10_1234, 0x10_1234)).pages(), Some(Range::new(0x10_1000, 0x10_1fff)));
+        assert_eq!(d.page_runs_iter(Range::new(0x2000, 0x1fff)).pages(), None);
         let covered: u128 = d.access_runs(q, OpenMode::RDWR).iter().map(|r| r.range.len() / 0x1000).sum();
         assert_eq!(covered, q.len() / 0x1000);
     }
